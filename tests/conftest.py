@@ -1,0 +1,93 @@
+"""Shared fixtures: factories for stores and products, and the named personas."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from marketplace.models import Membership, Store
+from marketplace.services import upsert_product
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+SHARED_DIR = REPO_DIR.parent / "shared"
+FEEDS_DIR = SHARED_DIR / "data" / "feeds"
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_store(db):
+    def make(code: str | None = None, **fields) -> Store:
+        n = next(_counter)
+        code = code or f"store-{n}"
+        fields.setdefault("name", code.replace("-", " ").title())
+        fields.setdefault("order_prefix", f"S{n:03d}"[:8].upper())
+        return Store.objects.create(code=code, **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_product(db):
+    def make(
+        store: Store,
+        sku: str | None = None,
+        *,
+        title: str = "Test product",
+        price: str = "10.00",
+        on_hand: int = 10,
+        **fields,
+    ):
+        sku = sku or f"SKU-{next(_counter)}"
+        translations = fields.pop("translations", {"en": {"title": title, "description": ""}})
+        return upsert_product(
+            store, sku, translations=translations, on_hand=on_hand, price=Decimal(price), **fields
+        ).product
+
+    return make
+
+
+@pytest.fixture
+def store(make_store) -> Store:
+    return make_store("lux-shop", name="Lux Shop", order_prefix="LUX")
+
+
+@pytest.fixture
+def other_store(make_store) -> Store:
+    return make_store("other-shop", name="Other Shop", order_prefix="OTH")
+
+
+def _user(username: str, **extra):
+    return get_user_model().objects.create_user(
+        username=username, email=f"{username}@example.lu", password="correct-horse-battery", **extra
+    )
+
+
+@pytest.fixture
+def platform_admin(db):
+    return get_user_model().objects.create_superuser(
+        username="admin", email="admin@wizamart.lu", password="correct-horse-battery"
+    )
+
+
+@pytest.fixture
+def owner(store):
+    user = _user("owner")
+    Membership.objects.create(user=user, store=store, role=Membership.Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def staff_of_other_store(other_store):
+    user = _user("otherstaff")
+    Membership.objects.create(user=user, store=other_store, role=Membership.Role.STAFF)
+    return user
+
+
+@pytest.fixture
+def shopper(db):
+    return _user("shopper", first_name="Anna", last_name="Muller")
