@@ -8,6 +8,7 @@ from wizamart.health import health
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("admin/imports/", include("imports.urls")),
     path("admin/", admin.site.urls),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
