@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Wizamart on a developer's machine, with nothing but Python 3.11+ installed.
+
+    python3 dev.py run [--port 8000]   # demo data, Celery worker + beat, web server
+    python3 dev.py test [pytest args]  # the test suite; exit code is pytest's
+
+Both create `.venv` when it is missing and (re)install the project into it when
+`pyproject.toml` changed since the last install. With `DATABASE_URL` / `REDIS_URL` unset,
+the settings start an embedded PostgreSQL and Redis under `var/` (or `WIZAMART_VAR_DIR`);
+they keep running after this script exits so the next start is fast.
+
+Standard library only: this file runs before any dependency is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if sys.version_info < (3, 11):  # noqa: UP036 - this file runs on whatever python3 is
+    sys.exit(f"Wizamart needs Python 3.11 or newer; this is {sys.version.split()[0]}.")
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".wizamart-pyproject.sha256"
+QUEUES = "default,imports,emails,reports"
+# What `seed_demo` prints that a person needs to sign in; repeated in the banner.
+LOGIN_LINE = re.compile(r"password|login|/admin|@", re.IGNORECASE)
+
+
+def say(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def ensure_venv() -> Path:
+    """Create `.venv` if needed and install the project when pyproject.toml changed."""
+    python = venv_python()
+    if not python.exists():
+        say(f"creating virtualenv in {VENV}")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    installed = STAMP.read_text().strip() if STAMP.exists() else ""
+    if installed != digest:
+        say('installing the project: pip install -e ".[dev]"')
+        started = time.monotonic()
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
+        if os.environ.get("CI"):
+            pip.append("--progress-bar=off")
+        subprocess.run([*pip, "-e", ".[dev]"], cwd=ROOT, check=True)
+        STAMP.write_text(digest + "\n")
+        say(f"installed in {time.monotonic() - started:.0f}s")
+    return python
+
+
+def manage(python: Path, *args: str, env: dict[str, str], capture: bool = False) -> str:
+    """Run `manage.py` to completion; stop this script if it fails."""
+    command = [str(python), "manage.py", *args]
+    if not capture:
+        subprocess.run(command, cwd=ROOT, env=env, check=True)
+        return ""
+    result = subprocess.run(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    print(result.stdout, end="", flush=True)
+    if result.returncode:
+        raise subprocess.CalledProcessError(result.returncode, command)
+    return result.stdout
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def stop(children: list[subprocess.Popen]) -> None:
+    """SIGTERM every child still running (Celery then finishes its current tasks), then
+    SIGKILL whatever is left after 15 seconds."""
+    for child in children:
+        if child.poll() is None:
+            try:
+                os.killpg(child.pid, signal.SIGTERM) if os.name != "nt" else child.terminate()
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"pid {child.pid} did not stop in time; killing it")
+            child.kill()
+            child.wait()
+
+
+def banner(port: int, seed_output: str) -> str:
+    url = f"http://127.0.0.1:{port}/"
+    logins = [line.strip() for line in seed_output.splitlines() if LOGIN_LINE.search(line)]
+    lines = [
+        "",
+        "=" * 78,
+        f"Wizamart is running at {url}",
+        f"  storefront: {url}",
+        f"  admin:      {url}admin/",
+        f"  API docs:   {url}api/v1/docs/",
+        f"  health:     {url}health",
+        "  logins (from seed_demo):" if logins else "  logins: see the seed_demo output above",
+        *(f"    {line}" for line in logins),
+        "Press Ctrl-C to stop the web server and the Celery worker.",
+        "=" * 78,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def command_run(port: int) -> int:
+    python = ensure_venv()
+    env = dict(os.environ, DJANGO_DEBUG="1", PYTHONUNBUFFERED="1")
+    env.setdefault("DJANGO_SETTINGS_MODULE", "wizamart.settings")
+    if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
+        say("DATABASE_URL/REDIS_URL unset: using the embedded PostgreSQL/Redis under var/")
+    manage(python, "migrate", "--noinput", env=env)
+    seed_output = manage(python, "seed_demo", env=env, capture=True)
+
+    children: list[subprocess.Popen] = []
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    # Own process groups: Ctrl-C reaches this script only, and it stops the children
+    # in order instead of everything dying at once.
+    group = {"start_new_session": True} if os.name != "nt" else {}
+    try:
+        worker = subprocess.Popen(
+            [
+                str(python), "-m", "celery", "-A", "wizamart", "worker",
+                "--queues", QUEUES, "--beat",
+                "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
+                "--concurrency", "2", "--loglevel", "INFO",
+            ],
+            cwd=ROOT, env=env, **group,
+        )  # fmt: skip
+        children.append(worker)
+        web = subprocess.Popen(
+            [str(python), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            cwd=ROOT, env=env, **group,
+        )  # fmt: skip
+        children.append(web)
+        if not wait_for_port(port, web):
+            say("the web server did not start; see the messages above")
+            return 1
+        print(banner(port, seed_output), flush=True)
+        while True:
+            for child in children:
+                if child.poll() is not None:
+                    name = "web server" if child is web else "Celery worker"
+                    say(f"the {name} exited with code {child.returncode}; stopping")
+                    return child.returncode or 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        say("stopping...")
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop(children)
+        say("stopped (the embedded PostgreSQL/Redis keep running for the next start)")
+
+
+def command_test(pytest_args: list[str]) -> int:
+    python = ensure_venv()
+    return subprocess.run([str(python), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["test"]:
+        # Everything after `test` belongs to pytest, untouched by argparse.
+        try:
+            return command_test(argv[1:])
+        except subprocess.CalledProcessError as exc:
+            say(f"failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}")
+            return exc.returncode or 1
+    parser = argparse.ArgumentParser(prog="dev.py", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="demo data, Celery worker + beat, web server")
+    run.add_argument("--port", type=int, default=8000)
+    commands.add_parser("test", help="run pytest; extra arguments are passed through")
+    args = parser.parse_args(argv)
+    try:
+        return command_run(args.port)
+    except subprocess.CalledProcessError as exc:
+        say(f"failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}")
+        return exc.returncode or 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
