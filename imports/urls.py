@@ -1,3 +1,9 @@
+from django.urls import path
+
+from imports import views
+
 app_name = "imports"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("upload/", views.upload_feed, name="upload"),
+]

@@ -1,0 +1,694 @@
+"""Product feed parsing: bytes in, validated rows or row errors out. No database access.
+
+Two formats are recognised from the header line:
+
+* **Letzshop / Google Shopping feed** (`id, title, description, link, image_link,
+  additional_image_link, availability, price, sale_price, brand, gtin, mpn, condition,
+  google_product_category, product_type, item_group_id, quantity`, plus any extra
+  columns). Header names are matched case-insensitively and a `g:` prefix is ignored.
+  `id` is the SKU. `quantity` is optional; without it stock is left as it is.
+* **Shopify product export CSV** (`Handle, Title, ..., Variant Price, ...`). Rows of one
+  handle are consecutive; the first carries the product data, the following ones carry
+  more variants or more images. Every variant row becomes its own product:
+
+  - SKU: `Variant SKU` when given; otherwise the handle for a product with a single
+    "Default Title" variant, else the handle plus the slugified option values joined by
+    dashes (`chain-bracelet` + Color "Black" -> `chain-bracelet-black`).
+  - `group_id` is the handle; the title of a non-default variant gets its option values
+    appended (`7 Shakra Bracelet - Black`); option names/values go to
+    `attributes["options"]`.
+  - `Variant Price` is what the shopper pays. A `Variant Compare At Price` above it means
+    the product is on sale: `price` = compare-at price, `sale_price` = variant price.
+  - `Variant Inventory Qty` is stock on hand (negative Shopify stock counts as 0);
+    availability is in stock when above 0, else backorder when the inventory policy is
+    `continue`, else out of stock.
+  - `Variant Barcode` is the GTIN; `Vendor` the brand; `Type` the product type;
+    `Body (HTML)` the description, kept raw; `Published` (or `Status`) sets is_active;
+    `Google Shopping / MPN`, `/ Condition`, `/ Google Product Category` map to their
+    fields. `Image Src` rows (ordered by `Image Position`) are the handle's images:
+    the variant's `Variant Image` or else the first image is `image_url`, the others
+    are `additional_image_urls`.
+  - Every other non-empty column goes into `attributes` under its header name;
+    product-level columns are taken from the handle's first row.
+
+Encoding: UTF-8 with or without BOM; a line that is not valid UTF-8 is decoded as
+Windows-1252. Delimiter: the one of `, ; TAB |` found most in the header line. Line
+numbers are physical lines (header = line 1; a quoted field spanning lines counts
+each line).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, BinaryIO
+
+from django.utils.text import slugify
+
+LETZSHOP = "letzshop"
+SHOPIFY = "shopify"
+DELIMITERS = [",", ";", "\t", "|"]
+
+SKU_MAX = 100
+TITLE_MAX = 300
+FIELD_MAX = {
+    "brand": 120,
+    "mpn": 70,
+    "group_id": 100,
+    "product_type": 250,
+    "google_product_category": 250,
+    "link": 500,
+    "image_url": 1000,
+}
+PRICE_MAX = Decimal("99999999.99")
+
+
+class FeedError(Exception):
+    """The file as a whole cannot be read (empty, binary, unknown header). The message is
+    meant for the person who uploaded it."""
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One reason a row was rejected. `line` is the physical line where the row starts."""
+
+    line: int
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass
+class FeedRow:
+    """A valid row, ready for `marketplace.services.upsert_product`."""
+
+    line: int
+    sku: str
+    title: str
+    description: str
+    fields: dict[str, Any]
+    on_hand: int | None = None
+
+
+@dataclass
+class RejectedRow:
+    line: int
+    errors: list[RowError]
+
+
+@dataclass
+class FeedInfo:
+    """What was detected about the file; filled in while reading."""
+
+    format: str = ""
+    delimiter: str = ""
+    encoding: str = "utf-8"
+    columns: list[str] = field(default_factory=list)
+
+
+# --- reading the file -----------------------------------------------------------------
+
+
+def _decoded_lines(stream: BinaryIO, info: FeedInfo) -> Iterator[str]:
+    """Yield text lines (line endings kept) from a binary stream, decoding each line as
+    UTF-8 or, failing that, Windows-1252. A "\\n" byte never occurs inside a multi-byte
+    UTF-8 sequence, so per-line decoding is exact."""
+    first = True
+    for raw in stream:
+        if first:
+            first = False
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if b"\x00" in raw:
+                raise FeedError("This is not a text feed (binary data in the first line).")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            info.encoding = "windows-1252"
+            yield raw.decode("cp1252", errors="replace")
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    if counts[best] == 0:
+        raise FeedError(
+            "The header line has a single column: expected columns separated by comma, "
+            "semicolon, tab or pipe."
+        )
+    return best
+
+
+def _normalise(name: str) -> str:
+    name = name.strip().lower()
+    return name[2:] if name.startswith("g:") else name
+
+
+def detect_format(columns: list[str]) -> str:
+    """LETZSHOP or SHOPIFY from the header cells; raises FeedError for anything else."""
+    names = {_normalise(c) for c in columns}
+    if {"handle", "title", "variant price"} <= names:
+        return SHOPIFY
+    if {"id", "title", "price"} <= names:
+        return LETZSHOP
+    shown = ", ".join(c.strip() for c in columns[:8])
+    raise FeedError(
+        "Unrecognised header. A Letzshop/Google feed needs the columns id, title and price; "
+        f"a Shopify export needs Handle, Title and Variant Price. Found: {shown}"
+    )
+
+
+def read_feed(
+    stream: BinaryIO | Iterable[bytes], *, currency: str = "EUR", info: FeedInfo | None = None
+) -> Iterator[FeedRow | RejectedRow]:
+    """Parse a feed lazily, yielding a FeedRow per valid product and a RejectedRow per bad
+    one, in file order. `currency` is the store's: prices in another currency are rejected.
+
+    Raises FeedError (before yielding anything) when the file is empty, binary or has an
+    unknown header. A SKU seen twice in the file is rejected the second time.
+    """
+    info = info if info is not None else FeedInfo()
+    lines = _decoded_lines(stream, info)  # type: ignore[arg-type]
+    header_line = ""
+    for candidate in lines:
+        if candidate.strip():
+            header_line = candidate
+            break
+        raise FeedError("The file's first line is empty: expected a header line.")
+    if not header_line:
+        raise FeedError("The file is empty.")
+    info.delimiter = _sniff_delimiter(header_line)
+
+    def all_lines() -> Iterator[str]:
+        yield header_line
+        yield from lines
+
+    reader = csv.reader(all_lines(), delimiter=info.delimiter)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        raise FeedError(f"The header line cannot be read: {exc}") from exc
+    info.columns = [c.strip() for c in header]
+    info.format = detect_format(info.columns)
+
+    records = _records(reader, len(info.columns))
+    if info.format == SHOPIFY:
+        rows = _shopify_rows(records, info.columns, currency)
+    else:
+        rows = _letzshop_rows(records, info.columns, currency)
+    seen: set[str] = set()
+    for row in rows:
+        if isinstance(row, FeedRow):
+            if row.sku in seen:
+                column = "Variant SKU" if info.format == SHOPIFY else "id"
+                yield RejectedRow(
+                    row.line,
+                    [RowError(row.line, column, row.sku, "duplicate SKU: already in this file")],
+                )
+                continue
+            seen.add(row.sku)
+        yield row
+
+
+def _records(reader, width: int) -> Iterator[tuple[int, list[str] | RowError]]:
+    """(start line, cells) for each non-blank record; malformed records as RowError."""
+    previous_end = reader.line_num
+    while True:
+        start = previous_end + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            previous_end = reader.line_num
+            yield start, RowError(start, "", "", f"unreadable row: {exc}")
+            continue
+        previous_end = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            yield (
+                start,
+                RowError(
+                    start,
+                    "",
+                    "",
+                    f"row has {len(cells)} fields but the header has {width}",
+                ),
+            )
+            continue
+        yield start, cells[:width] + [""] * (width - len(cells))
+
+
+# --- values ---------------------------------------------------------------------------
+
+_PRICE = re.compile(r"^(?:([A-Za-z]{3}|€)\s*)?([-+]?[0-9][0-9.,' ]*)\s*(?:([A-Za-z]{3}|€))?$")
+
+
+def parse_price(text: str, currency: str) -> Decimal:
+    """ "12.50 EUR", "12,50", "EUR 1.234,50" -> Decimal with 2 places. Raises ValueError
+    with the reason."""
+    match = _PRICE.match(text.strip())
+    if not match:
+        raise ValueError("not a price")
+    before, number, after = match.groups()
+    if before and after:
+        raise ValueError("not a price")
+    code = (before or after or "").upper().replace("€", "EUR")
+    if code and code != currency:
+        raise ValueError(f"currency {code} is not the store's currency {currency}")
+    number = number.replace(" ", "").replace("'", "")
+    if "," in number and "." in number:
+        if number.rfind(",") > number.rfind("."):
+            number = number.replace(".", "").replace(",", ".")
+        else:
+            number = number.replace(",", "")
+    elif "," in number:
+        if not re.fullmatch(r"[-+]?\d+,\d{1,2}", number):
+            raise ValueError("not a price")
+        number = number.replace(",", ".")
+    try:
+        amount = Decimal(number)
+    except InvalidOperation:
+        raise ValueError("not a price") from None
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("more than 2 decimal places")
+    if amount < 0:
+        raise ValueError("price is negative")
+    if amount > PRICE_MAX:
+        raise ValueError("price is too large")
+    return amount.quantize(Decimal("0.01"))
+
+
+def gtin_type(gtin: str) -> str:
+    """The Product.GtinType value of a GTIN, or ValueError with the reason it is invalid."""
+    if not gtin.isdigit():
+        raise ValueError("GTIN must contain digits only")
+    if len(gtin) not in (8, 12, 13, 14):
+        raise ValueError(f"GTIN must have 8, 12, 13 or 14 digits, not {len(gtin)}")
+    digits = [int(d) for d in gtin]
+    body, check = digits[:-1], digits[-1]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    if (10 - total % 10) % 10 != check:
+        raise ValueError("GTIN check digit is wrong")
+    if len(gtin) == 8:
+        return "ean8"
+    if len(gtin) == 12:
+        return "upc"
+    if len(gtin) == 14:
+        return "gtin14"
+    return "isbn" if gtin.startswith(("978", "979")) else "ean13"
+
+
+def gtin_check_digit(body: str) -> str:
+    """The check digit that completes `body` (a GTIN without its last digit)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - total % 10) % 10)
+
+
+def _quantity(text: str) -> int:
+    text = text.strip()
+    try:
+        value = Decimal(text.replace(",", "."))
+    except InvalidOperation:
+        raise ValueError("not a whole number") from None
+    if value != value.to_integral_value():
+        raise ValueError("not a whole number")
+    return int(value)
+
+
+AVAILABILITY = {
+    "in stock": "in_stock",
+    "in_stock": "in_stock",
+    "out of stock": "out_of_stock",
+    "out_of_stock": "out_of_stock",
+    "preorder": "preorder",
+    "pre-order": "preorder",
+    "backorder": "backorder",
+}
+CONDITIONS = {"new", "refurbished", "used"}
+
+
+class _Row:
+    """Collects the validated values and errors of one row."""
+
+    def __init__(self, line: int):
+        self.line = line
+        self.errors: list[RowError] = []
+
+    def error(self, column: str, value: str, reason: str) -> None:
+        self.errors.append(RowError(self.line, column, value, reason))
+
+    def text(self, column: str, value: str, limit: int | None = None) -> str:
+        value = value.strip()
+        if limit is not None and len(value) > limit:
+            self.error(column, value[:50], f"longer than {limit} characters")
+        return value
+
+    def price(self, column: str, value: str, currency: str) -> Decimal | None:
+        try:
+            return parse_price(value, currency)
+        except ValueError as exc:
+            self.error(column, value, str(exc))
+            return None
+
+    def gtin(self, column: str, value: str) -> tuple[str, str]:
+        value = value.strip().replace(" ", "").replace("-", "")
+        if not value:
+            return "", ""
+        try:
+            return value, gtin_type(value)
+        except ValueError as exc:
+            self.error(column, value, str(exc))
+            return "", ""
+
+
+# --- Letzshop / Google feed -----------------------------------------------------------
+
+LETZSHOP_COLUMNS = {
+    "id",
+    "title",
+    "description",
+    "link",
+    "image_link",
+    "additional_image_link",
+    "availability",
+    "price",
+    "sale_price",
+    "brand",
+    "gtin",
+    "mpn",
+    "condition",
+    "google_product_category",
+    "product_type",
+    "item_group_id",
+    "quantity",
+}
+
+
+def _letzshop_rows(records, columns: list[str], currency: str) -> Iterator[FeedRow | RejectedRow]:
+    names = [_normalise(c) for c in columns]
+    for line, cells in records:
+        if isinstance(cells, RowError):
+            yield RejectedRow(line, [cells])
+            continue
+        values: dict[str, str] = {}
+        attributes: dict[str, str] = {}
+        for name, original, value in zip(names, columns, cells, strict=True):
+            if name in LETZSHOP_COLUMNS:
+                values.setdefault(name, value)
+            elif value.strip() and original:
+                attributes[original] = value.strip()
+        yield _letzshop_row(line, values, attributes, currency, columns, names)
+
+
+def _letzshop_row(line, values, attributes, currency, columns, names):
+    row = _Row(line)
+    original = dict(zip(names, columns, strict=True))
+
+    def get(name: str) -> str:
+        return values.get(name, "") or ""
+
+    def col(name: str) -> str:
+        return original.get(name, name)
+
+    sku = row.text(col("id"), get("id"), SKU_MAX)
+    if not sku:
+        row.error(col("id"), "", "id (SKU) is required")
+    title = row.text(col("title"), get("title"), TITLE_MAX)
+    if not title:
+        row.error(col("title"), "", "title is required")
+    price = None
+    if not get("price").strip():
+        row.error(col("price"), "", "price is required")
+    else:
+        price = row.price(col("price"), get("price"), currency)
+    sale_price = None
+    if get("sale_price").strip():
+        sale_price = row.price(col("sale_price"), get("sale_price"), currency)
+    gtin, kind = row.gtin(col("gtin"), get("gtin"))
+
+    on_hand = None
+    if get("quantity").strip():
+        try:
+            on_hand = _quantity(get("quantity"))
+            if on_hand < 0:
+                row.error(col("quantity"), get("quantity"), "quantity is negative")
+        except ValueError as exc:
+            row.error(col("quantity"), get("quantity"), str(exc))
+
+    raw_availability = get("availability").strip()
+    if raw_availability:
+        availability = AVAILABILITY.get(raw_availability.lower().replace("_", " "))
+        availability = availability or AVAILABILITY.get(raw_availability.lower())
+        if availability is None:
+            row.error(
+                col("availability"),
+                raw_availability,
+                "availability must be in stock, out of stock, preorder or backorder",
+            )
+    elif on_hand is not None and on_hand <= 0:
+        availability = "out_of_stock"
+    else:
+        availability = "in_stock"
+
+    condition = get("condition").strip().lower() or "new"
+    if condition not in CONDITIONS:
+        row.error(col("condition"), get("condition"), "condition must be new, refurbished or used")
+
+    fields: dict[str, Any] = {
+        "gtin": gtin,
+        "gtin_type": kind,
+        "brand": row.text(col("brand"), get("brand"), FIELD_MAX["brand"]),
+        "mpn": row.text(col("mpn"), get("mpn"), FIELD_MAX["mpn"]),
+        "price": price,
+        "sale_price": sale_price,
+        "currency": currency,
+        "condition": condition,
+        "availability": availability,
+        "group_id": row.text(col("item_group_id"), get("item_group_id"), FIELD_MAX["group_id"]),
+        "product_type": row.text(
+            col("product_type"), get("product_type"), FIELD_MAX["product_type"]
+        ),
+        "google_product_category": row.text(
+            col("google_product_category"),
+            get("google_product_category"),
+            FIELD_MAX["google_product_category"],
+        ),
+        "link": row.text(col("link"), get("link"), FIELD_MAX["link"]),
+        "image_url": row.text(col("image_link"), get("image_link"), FIELD_MAX["image_url"]),
+        "additional_image_urls": [
+            u.strip() for u in get("additional_image_link").split(",") if u.strip()
+        ],
+        "attributes": attributes,
+    }
+    if row.errors:
+        return RejectedRow(line, row.errors)
+    return FeedRow(line, sku, title, get("description").strip(), fields, on_hand)
+
+
+# --- Shopify export -------------------------------------------------------------------
+
+SHOPIFY_MAPPED = {
+    "Handle",
+    "Title",
+    "Body (HTML)",
+    "Vendor",
+    "Type",
+    "Published",
+    "Status",
+    "Option1 Name",
+    "Option1 Value",
+    "Option2 Name",
+    "Option2 Value",
+    "Option3 Name",
+    "Option3 Value",
+    "Variant SKU",
+    "Variant Inventory Qty",
+    "Variant Inventory Policy",
+    "Variant Price",
+    "Variant Compare At Price",
+    "Variant Barcode",
+    "Variant Image",
+    "Image Src",
+    "Image Position",
+    "Image Alt Text",
+    "Google Shopping / Google Product Category",
+    "Google Shopping / MPN",
+    "Google Shopping / Condition",
+}
+_VARIANT_MARKERS = (
+    "Option1 Value",
+    "Option2 Value",
+    "Option3 Value",
+    "Variant SKU",
+    "Variant Price",
+    "Variant Inventory Qty",
+    "Variant Barcode",
+)
+
+
+def _is_variant_level(column: str) -> bool:
+    return column.startswith(("Variant ", "Option", "Image "))
+
+
+def _shopify_rows(records, columns: list[str], currency: str) -> Iterator[FeedRow | RejectedRow]:
+    """Group consecutive rows by handle, then emit one FeedRow per variant row."""
+    group: list[tuple[int, dict[str, str]]] = []
+    for line, cells in records:
+        if isinstance(cells, RowError):
+            yield RejectedRow(line, [cells])
+            continue
+        record = {c: v for c, v in zip(columns, cells, strict=True) if c}
+        handle = record.get("Handle", "").strip()
+        if not handle:
+            yield RejectedRow(line, [RowError(line, "Handle", "", "Handle is required")])
+            continue
+        if group and group[0][1]["Handle"].strip() != handle:
+            yield from _shopify_group(group, currency)
+            group = []
+        group.append((line, record))
+    if group:
+        yield from _shopify_group(group, currency)
+
+
+def _shopify_group(group, currency: str) -> Iterator[FeedRow | RejectedRow]:
+    first_line, first = group[0]
+    handle = first["Handle"].strip()
+    title = first.get("Title", "").strip()
+    variants = [
+        (line, r) for line, r in group if any(r.get(c, "").strip() for c in _VARIANT_MARKERS)
+    ]
+    if not title:
+        for line, _ in variants or group[:1]:
+            yield RejectedRow(
+                line,
+                [RowError(line, "Title", "", f"the first row of handle {handle} has no Title")],
+            )
+        return
+    images: list[tuple[int, str]] = []
+    for index, (_, r) in enumerate(group):
+        src = r.get("Image Src", "").strip()
+        if src and src not in [s for _, s in images]:
+            try:
+                position = int(r.get("Image Position", "").strip())
+            except ValueError:
+                position = 10_000 + index
+            images.append((position, src))
+    image_urls = [src for _, src in sorted(images, key=lambda i: i[0])]
+    option_names = [first.get(f"Option{n} Name", "").strip() for n in (1, 2, 3)]
+
+    published = (first.get("Status", "").strip().lower() or "active") == "active"
+    if first.get("Published", "").strip():
+        published = published and first["Published"].strip().lower() == "true"
+
+    product_attributes = {
+        c: v.strip()
+        for c, v in first.items()
+        if c not in SHOPIFY_MAPPED and not _is_variant_level(c) and v.strip()
+    }
+    for line, r in variants:
+        yield _shopify_variant(
+            line, r, first, handle, title, option_names, image_urls, published,
+            product_attributes, currency,
+        )  # fmt: skip
+
+
+def _shopify_variant(
+    line, r, first, handle, title, option_names, image_urls, published, product_attributes, currency
+):
+    row = _Row(line)
+    options: dict[str, str] = {}
+    for n, name in zip((1, 2, 3), option_names, strict=True):
+        value = r.get(f"Option{n} Value", "").strip()
+        if value:
+            options[name or f"Option{n}"] = value
+    is_default = list(options.values()) in ([], ["Default Title"])
+
+    sku = r.get("Variant SKU", "").strip()
+    if not sku:
+        sku = handle if is_default else "-".join([handle, *(slugify(v) for v in options.values())])
+    if len(sku) > SKU_MAX:
+        row.error("Variant SKU", sku[:50], f"SKU longer than {SKU_MAX} characters")
+    full_title = title if is_default else f"{title} - {' / '.join(options.values())}"
+    if len(full_title) > TITLE_MAX:
+        row.error("Title", full_title[:50], f"longer than {TITLE_MAX} characters")
+
+    price = None
+    raw_price = r.get("Variant Price", "").strip()
+    if not raw_price:
+        row.error("Variant Price", "", "Variant Price is required")
+    else:
+        price = row.price("Variant Price", raw_price, currency)
+    compare_at = None
+    raw_compare = r.get("Variant Compare At Price", "").strip()
+    if raw_compare:
+        compare_at = row.price("Variant Compare At Price", raw_compare, currency)
+    sale_price = None
+    if price is not None and compare_at is not None and compare_at > price:
+        price, sale_price = compare_at, price
+
+    gtin, kind = row.gtin("Variant Barcode", r.get("Variant Barcode", ""))
+
+    on_hand = None
+    raw_qty = r.get("Variant Inventory Qty", "").strip()
+    if raw_qty:
+        try:
+            on_hand = max(_quantity(raw_qty), 0)
+        except ValueError as exc:
+            row.error("Variant Inventory Qty", raw_qty, str(exc))
+    policy = r.get("Variant Inventory Policy", "").strip().lower()
+    if on_hand is None or on_hand > 0:
+        availability = "in_stock"
+    elif policy == "continue":
+        availability = "backorder"
+    else:
+        availability = "out_of_stock"
+
+    condition = first.get("Google Shopping / Condition", "").strip().lower() or "new"
+    if condition not in CONDITIONS:
+        condition = "new"
+
+    variant_image = r.get("Variant Image", "").strip()
+    image_url = variant_image or (image_urls[0] if image_urls else "")
+    attributes = dict(product_attributes)
+    attributes.update(
+        {
+            c: v.strip()
+            for c, v in r.items()
+            if c not in SHOPIFY_MAPPED and _is_variant_level(c) and v.strip()
+        }
+    )
+    if not is_default:
+        attributes["options"] = options
+
+    fields: dict[str, Any] = {
+        "gtin": gtin,
+        "gtin_type": kind,
+        "brand": row.text("Vendor", first.get("Vendor", ""), FIELD_MAX["brand"]),
+        "mpn": row.text(
+            "Google Shopping / MPN", first.get("Google Shopping / MPN", ""), FIELD_MAX["mpn"]
+        ),
+        "price": price,
+        "sale_price": sale_price,
+        "currency": currency,
+        "condition": condition,
+        "availability": availability,
+        "is_active": published,
+        "group_id": row.text("Handle", handle, FIELD_MAX["group_id"]),
+        "product_type": row.text("Type", first.get("Type", ""), FIELD_MAX["product_type"]),
+        "google_product_category": row.text(
+            "Google Shopping / Google Product Category",
+            first.get("Google Shopping / Google Product Category", ""),
+            FIELD_MAX["google_product_category"],
+        ),
+        "image_url": row.text("Image Src", image_url, FIELD_MAX["image_url"]),
+        "additional_image_urls": [u for u in image_urls if u != image_url],
+        "attributes": attributes,
+    }
+    if row.errors:
+        return RejectedRow(line, row.errors)
+    return FeedRow(line, sku, full_title, first.get("Body (HTML)", ""), fields, on_hand)
