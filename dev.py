@@ -59,7 +59,7 @@ def ensure_venv() -> Path:
         started = time.monotonic()
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check"]
         if os.environ.get("CI"):
-            pip.append("--progress-bar=off")
+            pip += ["--progress-bar=off", "--quiet"]
         subprocess.run([*pip, "-e", ".[dev]"], cwd=ROOT, check=True)
         STAMP.write_text(digest + "\n")
         say(f"installed in {time.monotonic() - started:.0f}s")
