@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".wizamart-pyproject.sha256"
 QUEUES = "default,imports,emails,reports"
-# What `seed_demo` prints that a person needs to sign in; repeated in the banner.
-LOGIN_LINE = re.compile(r"password|login|/admin|@", re.IGNORECASE)
+# seed_demo prints one line per demo login, "<who> login (...): <username> / password <pw>";
+# the banner repeats them.
+LOGIN_LINE = re.compile(r"^(?P<who>.*?) login\b.*?: (?P<username>\S+) / password (?P<password>\S+)")
 
 
 def say(message: str) -> None:
@@ -115,11 +116,19 @@ def stop(children: list[subprocess.Popen]) -> None:
 
 def banner(port: int, seed_output: str) -> str:
     url = f"http://127.0.0.1:{port}/"
-    logins = [line.strip() for line in seed_output.splitlines() if LOGIN_LINE.search(line)]
+    matches = [LOGIN_LINE.match(line.strip()) for line in seed_output.splitlines()]
+    logins = [m.group(0) for m in matches if m]
+    summary = [f"Wizamart is running at {url}"]
+    for m in filter(None, matches):
+        credentials = f"{m['username']} / {m['password']}"
+        if m["who"] == "admin":
+            summary.append(f"admin: /admin/ ({credentials})")
+        else:
+            summary.append(f"{m['who']}: {credentials}")
     lines = [
         "",
         "=" * 78,
-        f"Wizamart is running at {url}",
+        " — ".join(summary),
         f"  storefront: {url}",
         f"  admin:      {url}admin/",
         f"  API docs:   {url}api/v1/docs/",
