@@ -40,6 +40,7 @@ each line).
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -116,14 +117,17 @@ def _decoded_lines(stream: BinaryIO, info: FeedInfo) -> Iterator[str]:
     """Yield text lines (line endings kept) from a binary stream, decoding each line as
     UTF-8 or, failing that, Windows-1252. A "\\n" byte never occurs inside a multi-byte
     UTF-8 sequence, so per-line decoding is exact."""
-    first = True
-    for raw in stream:
-        if first:
-            first = False
-            if raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if b"\x00" in raw:
-                raise FeedError("This is not a text feed (binary data in the first line).")
+    raw_lines = iter(stream)
+    head: list[bytes] = []
+    for raw in raw_lines:
+        head.append(raw)
+        if sum(len(r) for r in head) >= 4096:
+            break
+    if any(b"\x00" in raw for raw in head):
+        raise FeedError("This is not a text feed (binary data, or a UTF-16 file).")
+    if head and head[0].startswith(b"\xef\xbb\xbf"):
+        head[0] = head[0][3:]
+    for raw in itertools.chain(head, raw_lines):
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+# A Letzshop feed with the quirks real merchants send: a UTF-8 BOM, semicolons, a
+# decimal comma, one Windows-1252 line, a quoted description over two lines, and one
+# bad row of each kind. Physical lines: header 1, CAFE-1 2-3, BAD-PRICE 4, BAD-GTIN 5,
+# duplicate CAFE-1 6, USD-1 7, TEA-2 8.
+QUIRKY_FEED = (
+    b"\xef\xbb\xbfid;title;description;price;sale_price;gtin;availability;quantity;brand;color\n"
+    b'CAFE-1;Caf\xe9 noir;"Dark roast\nfrom Lisbon";12,50 EUR;;4006381333931;in stock;5;Kaffi;brown\n'
+    b"BAD-PRICE;Green tea;;twelve EUR;;;in stock;3;Kaffi;green\n"
+    b"BAD-GTIN;Black tea;;4.00 EUR;;4006381333932;in stock;3;Kaffi;black\n"
+    b"CAFE-1;Again;;1.00 EUR;;;in stock;1;Kaffi;\n"
+    b"USD-1;Import;;9.99 USD;;;in stock;1;;\n"
+    b"TEA-2;Mint tea;;3,5;2,90 EUR;96385074;out of stock;0;;\n"
+)
+
+
+@pytest.fixture
+def demo_var_dir(db, settings, tmp_path):
+    """seed_demo writes its feeds and passwords here instead of the repository's var/."""
+    settings.VAR_DIR = tmp_path
+    return tmp_path

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from marketplace.models import (
+    Membership,
+    Product,
+    ProductTranslation,
+    Stock,
+    StockMovement,
+    Store,
+)
+from tests.conftest import FEEDS_DIR
+from tests.imports.conftest import QUIRKY_FEED
+
+
+def test_import_products_prints_counts_and_rejected_lines(store, tmp_path):
+    path = tmp_path / "feed.csv"
+    path.write_bytes(QUIRKY_FEED)
+    out = StringIO()
+
+    call_command(
+        "import_products", "--store", "lux-shop", str(path), "--language", "fr", stdout=out
+    )
+
+    output = out.getvalue()
+    assert "6 rows read: 2 created, 0 updated, 0 unchanged, 4 rejected" in output
+    assert "line 4 [price] 'twelve EUR': not a price" in output
+    assert "line 6 [id] 'CAFE-1': duplicate SKU: already in this file" in output
+    assert ProductTranslation.objects.filter(product__store=store, language="fr").count() == 2
+
+
+def test_import_products_real_file(store):
+    out = StringIO()
+    call_command(
+        "import_products", "--store", store.code, str(FEEDS_DIR / "shopify-apparel.csv"), stdout=out
+    )
+    assert "22 rows read: 22 created, 0 updated, 0 unchanged, 0 rejected" in out.getvalue()
+    assert Product.objects.filter(store=store).count() == 22
+
+
+def test_import_products_unknown_store_is_a_clear_error(db, tmp_path):
+    with pytest.raises(CommandError, match="Unknown store code 'nope'"):
+        call_command("import_products", "--store", "nope", str(FEEDS_DIR / "shopify-apparel.csv"))
+    assert Product.objects.count() == 0
+
+
+def test_import_products_unreadable_file_is_a_clear_error(store, tmp_path):
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("import_products", "--store", store.code, str(tmp_path / "missing.tsv"))
+    empty = tmp_path / "empty.tsv"
+    empty.write_bytes(b"")
+    with pytest.raises(CommandError, match="The file is empty"):
+        call_command("import_products", "--store", store.code, str(empty))
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_stores_products_and_logins(demo_var_dir, client):
+    output = _seed()
+
+    assert sorted(Store.objects.values_list("order_prefix", flat=True)) == ["EPI", "LIV", "MAI"]
+    assert Store.objects.filter(vat_number__startswith="LU", country="LU").count() == 3
+    assert Product.objects.count() == 336
+    for store in Store.objects.all():
+        assert Product.objects.filter(store=store).count() == 112
+    for language in ("en", "fr", "de"):
+        assert ProductTranslation.objects.filter(language=language).count() == 336
+    assert Stock.objects.filter(on_hand=0).exists()
+    assert sorted(p.name for p in demo_var_dir.joinpath("demo").glob("*.tsv")) == [
+        f"{code}-{language}.tsv"
+        for code in ("epicerie-moselle", "livres-jouets", "maison-jardin")
+        for language in ("de", "en", "fr")
+    ]
+    honey = Product.objects.get(store__code="epicerie-moselle", sku="EPI-0001")
+    assert honey.translation("fr").title == "Miel bio 250 g"
+    assert honey.translation("de").title == "Bio Honig 250 g"
+    assert (honey.gtin_type, len(honey.gtin)) == ("ean13", 13)
+
+    passwords = json.loads(demo_var_dir.joinpath("demo", "passwords.json").read_text())
+    assert f"admin / password {passwords['admin']}" in output
+    assert f"staff / password {passwords['staff']}" in output
+    assert f"shopper / password {passwords['shopper']}" in output
+    admin = get_user_model().objects.get(username="admin")
+    assert (admin.is_superuser, admin.is_staff) == (True, True)
+    staff = get_user_model().objects.get(username="staff")
+    assert list(staff.memberships.values_list("store__code", "role")) == [
+        ("epicerie-moselle", Membership.Role.OWNER)
+    ]
+    assert client.login(username="shopper", password=passwords["shopper"])
+
+
+def test_seed_demo_twice_changes_nothing(demo_var_dir):
+    first = _seed()
+    movements = StockMovement.objects.count()
+    stamps = dict(Product.objects.values_list("pk", "updated_at"))
+    users = get_user_model().objects.count()
+
+    second = _seed()
+
+    assert (
+        len(re.findall(r"112 rows read: 0 created, 0 updated, 112 unchanged, 0 rejected", second))
+        == 9
+    )
+    assert StockMovement.objects.count() == movements
+    assert dict(Product.objects.values_list("pk", "updated_at")) == stamps
+    assert get_user_model().objects.count() == users == 3
+    assert Membership.objects.count() == 1
+    assert first.splitlines()[-3:] == second.splitlines()[-3:]
