@@ -351,7 +351,10 @@ def _next_order_number(store: Store, year: int) -> str:
 
 
 def _customer_for(store: Store, email: str, address: dict, locale: str, user) -> Customer:
-    first_name, _sep, last_name = (address.get("name") or "").strip().partition(" ")
+    first_name = address.get("first_name") or ""
+    last_name = address.get("last_name") or ""
+    if not (first_name or last_name):
+        first_name, _sep, last_name = (address.get("name") or "").strip().partition(" ")
     customer, created = Customer.objects.get_or_create(
         store=store,
         email=email,

@@ -1,0 +1,227 @@
+"""Marketplace reads reused by pages and the API: product search and listing, carts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import (
+    Case,
+    DecimalField,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from marketplace.models import Cart, CartItem, Order, Product, ProductTranslation, Store
+
+SORTS = ("relevance", "newest", "price_asc", "price_desc", "title")
+
+# Words of a query, kept whole when joined by a dash or a dot (SKUs like "MUG-1").
+_TOKEN = re.compile(r"[^\W_]+(?:[-.][^\W_]+)*")
+_WEBSEARCH_SYNTAX = re.compile(r'"|(?:^|\s)-\S|\s(?:or|OR)\s')
+MAX_QUERY_WORDS = 12
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    """What a shopper asked the product list for. Empty values mean "no filter"."""
+
+    q: str = ""
+    store: str = ""
+    brands: tuple[str, ...] = field(default_factory=tuple)
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    in_stock: bool = False
+    sort: str = ""
+
+
+def search_query(text: str) -> SearchQuery | None:
+    """The full-text query for what a shopper typed, or None when there is nothing to find.
+
+    Plain words match as prefixes ("brace" finds "bracelet"): the raw tsquery is built
+    only from sanitized words, each quoted, so no tsquery syntax can come from the user.
+    Text using web search syntax (quotes, -exclusion, or) goes to websearch_to_tsquery.
+    """
+    text = text.strip()[:200]
+    if not text:
+        return None
+    if _WEBSEARCH_SYNTAX.search(text):
+        return SearchQuery(text, config="simple", search_type="websearch")
+    words = _TOKEN.findall(text.lower())[:MAX_QUERY_WORDS]
+    if not words:
+        return None
+    raw = " & ".join(f"'{word}':*" for word in words)
+    return SearchQuery(raw, config="simple", search_type="raw")
+
+
+def _effective_price() -> Case:
+    return Case(
+        When(sale_price__isnull=False, sale_price__lt=F("price"), then=F("sale_price")),
+        default=F("price"),
+        output_field=DecimalField(max_digits=10, decimal_places=2),
+    )
+
+
+def _available_expression() -> Coalesce:
+    return Coalesce(
+        F("stock__on_hand") - F("stock__reserved"), Value(0), output_field=IntegerField()
+    )
+
+
+def visible_products() -> QuerySet[Product]:
+    """Active products of active stores, with what a product card needs in two queries:
+    store and stock joined, translations prefetched (see `Product.translation`)."""
+    return (
+        Product.objects.filter(is_active=True, store__is_active=True)
+        .select_related("store", "stock")
+        .prefetch_related("translations")
+    )
+
+
+def _title_in(language: str) -> Subquery:
+    return Subquery(
+        ProductTranslation.objects.filter(product=OuterRef("pk"), language=language).values(
+            "title"
+        )[:1]
+    )
+
+
+def search_products(filters: ProductFilters, *, language: str) -> QuerySet[Product]:
+    """Visible products matching `filters`, annotated with `effective_price` and
+    `available`, sorted (default: relevance when searching, else newest)."""
+    qs = _searched(filters).annotate(
+        effective_price=_effective_price(), available=_available_expression()
+    )
+    if filters.store:
+        qs = qs.filter(store__code=filters.store)
+    if filters.brands:
+        qs = qs.filter(brand__in=filters.brands)
+    if filters.min_price is not None:
+        qs = qs.filter(effective_price__gte=filters.min_price)
+    if filters.max_price is not None:
+        qs = qs.filter(effective_price__lte=filters.max_price)
+    if filters.in_stock:
+        qs = qs.filter(available__gt=0).exclude(availability=Product.Availability.OUT_OF_STOCK)
+
+    sort = filters.sort if filters.sort in SORTS else ""
+    query = search_query(filters.q)
+    if not sort or (sort == "relevance" and query is None):
+        sort = "relevance" if query is not None else "newest"
+    if sort == "relevance":
+        return qs.annotate(rank=SearchRank(F("search_vector"), query)).order_by("-rank", "-id")
+    if sort == "price_asc":
+        return qs.order_by("effective_price", "id")
+    if sort == "price_desc":
+        return qs.order_by("-effective_price", "-id")
+    if sort == "title":
+        title = Coalesce(_title_in(language), _title_in("en"), F("sku"))
+        return qs.annotate(sort_title=title).order_by("sort_title", "id")
+    return qs.order_by("-created_at", "-id")
+
+
+def _searched(filters: ProductFilters) -> QuerySet[Product]:
+    qs = visible_products()
+    query = search_query(filters.q)
+    if query is not None:
+        qs = qs.filter(search_vector=query)
+    return qs
+
+
+def brand_facet(filters: ProductFilters) -> list[str]:
+    """Brands a shopper can narrow the current search (and store) to: one query."""
+    qs = _searched(filters)
+    if filters.store:
+        qs = qs.filter(store__code=filters.store)
+    return list(qs.exclude(brand="").order_by("brand").values_list("brand", flat=True).distinct())
+
+
+def active_stores() -> QuerySet[Store]:
+    """Stores open for business that have at least one product to show."""
+    return Store.objects.filter(
+        is_active=True,
+        pk__in=Product.objects.filter(is_active=True).values("store_id"),
+    ).order_by("name")
+
+
+def get_visible_product(public_id) -> Product | None:
+    return visible_products().filter(public_id=public_id).first()
+
+
+def get_open_cart(token) -> Cart | None:
+    """The open cart with this token, its items, products, stores, stock and texts."""
+    if not token:
+        return None
+    items = CartItem.objects.select_related("product__store", "product__stock").prefetch_related(
+        "product__translations"
+    )
+    return (
+        Cart.objects.filter(token=token, status=Cart.Status.OPEN)
+        .prefetch_related(Prefetch("items", queryset=items))
+        .first()
+    )
+
+
+def cart_item_count(token) -> int:
+    """Units in the open cart with this token (0 when there is none)."""
+    if not token:
+        return 0
+    total = CartItem.objects.filter(cart__token=token, cart__status=Cart.Status.OPEN).values_list(
+        "quantity", flat=True
+    )
+    return sum(total)
+
+
+@dataclass
+class CartLine:
+    item: CartItem
+    product: Product
+    unit_price: Decimal
+    line_total: Decimal
+
+
+@dataclass
+class CartGroup:
+    store: Store
+    lines: list[CartLine]
+    subtotal: Decimal
+
+
+def cart_groups(cart: Cart) -> tuple[list[CartGroup], Decimal]:
+    """The cart's lines grouped per store (store name order) and the grand total.
+    Reads only what `get_open_cart` prefetched."""
+    groups: dict[int, CartGroup] = {}
+    for item in cart.items.all():
+        product = item.product
+        unit_price = product.current_price
+        line = CartLine(item, product, unit_price, unit_price * item.quantity)
+        group = groups.setdefault(product.store_id, CartGroup(product.store, [], Decimal("0.00")))
+        group.lines.append(line)
+        group.subtotal += line.line_total
+    ordered = sorted(groups.values(), key=lambda g: (g.store.name, g.store.pk))
+    return ordered, sum((g.subtotal for g in ordered), Decimal("0.00"))
+
+
+def orders_of_user(user) -> QuerySet[Order]:
+    """Orders placed by `user`: through their checkout or as the store's customer."""
+    return (
+        Order.objects.filter(Q(customer__user=user) | Q(checkout__user=user))
+        .select_related("store")
+        .distinct()
+        .order_by("-placed_at", "-id")
+    )
+
+
+def checkout_orders(checkout) -> list[Order]:
+    return list(
+        checkout.orders.select_related("store").prefetch_related("lines").order_by("store__name")
+    )
