@@ -157,6 +157,8 @@ def command_run(port: int) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # A shell starting this in the background ignores SIGINT; Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     # Own process groups: Ctrl-C reaches this script only, and it stops the children
     # in order instead of everything dying at once.
     group = {"start_new_session": True} if os.name != "nt" else {}
