@@ -180,6 +180,18 @@ CELERY_TIMEZONE = "Europe/Luxembourg"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+# --- scheduled work -----------------------------------------------------------------
+# django_celery_beat's DatabaseScheduler copies these entries into its tables at start-up.
+
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep-outbox": {
+        "task": "notifications.tasks.sweep_outbox",
+        "schedule": 60.0,
+        "options": {"queue": "emails", "expires": 55},
+    },
+}
+
+
 # --- auth ---------------------------------------------------------------------------
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -243,20 +255,99 @@ STORAGES = {
 
 
 # --- email --------------------------------------------------------------------------
+# Every email goes through the outbox (notifications.services.queue_email). The backend
+# is chosen by EMAIL_PROVIDER, or by whichever keys are present: SendGrid, Mailgun,
+# Postmark (django-anymail), SMTP with EMAIL_HOST, else files under var/mail.
 
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Wizamart <no-reply@wizamart.lu>")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 EMAIL_HOST = env_str("EMAIL_HOST")
-if EMAIL_HOST:
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+SENDGRID_API_KEY = env_str("SENDGRID_API_KEY") or env_str("ANYMAIL_SENDGRID_API_KEY")
+MAILGUN_API_KEY = env_str("MAILGUN_API_KEY") or env_str("ANYMAIL_MAILGUN_API_KEY")
+MAILGUN_SENDER_DOMAIN = env_str("MAILGUN_SENDER_DOMAIN") or env_str("ANYMAIL_MAILGUN_SENDER_DOMAIN")
+POSTMARK_SERVER_TOKEN = env_str("POSTMARK_SERVER_TOKEN") or env_str("ANYMAIL_POSTMARK_SERVER_TOKEN")
+
+_EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "sendgrid": "anymail.backends.sendgrid.EmailBackend",
+    "mailgun": "anymail.backends.mailgun.EmailBackend",
+    "postmark": "anymail.backends.postmark.EmailBackend",
+    "ses": "anymail.backends.amazon_ses.EmailBackend",
+}
+EMAIL_PROVIDER = env_str("EMAIL_PROVIDER")
+if EMAIL_PROVIDER is None:
+    if SENDGRID_API_KEY:
+        EMAIL_PROVIDER = "sendgrid"
+    elif MAILGUN_API_KEY and MAILGUN_SENDER_DOMAIN:
+        EMAIL_PROVIDER = "mailgun"
+    elif POSTMARK_SERVER_TOKEN:
+        EMAIL_PROVIDER = "postmark"
+    else:
+        EMAIL_PROVIDER = "smtp" if EMAIL_HOST else "file"
+if EMAIL_PROVIDER not in _EMAIL_BACKENDS:
+    raise ImproperlyConfigured(
+        f"EMAIL_PROVIDER={EMAIL_PROVIDER!r}: expected one of {', '.join(_EMAIL_BACKENDS)}"
+    )
+EMAIL_BACKEND = _EMAIL_BACKENDS[EMAIL_PROVIDER]
+ANYMAIL: dict[str, object] = {}
+if env_str("ANYMAIL_WEBHOOK_SECRET"):
+    ANYMAIL["WEBHOOK_SECRET"] = env_str("ANYMAIL_WEBHOOK_SECRET")
+
+if EMAIL_PROVIDER == "smtp":
+    if not EMAIL_HOST:
+        raise ImproperlyConfigured("EMAIL_PROVIDER=smtp needs EMAIL_HOST.")
     EMAIL_PORT = env_int("EMAIL_PORT", 25)
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
     EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
     EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
-    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive.")
+elif EMAIL_PROVIDER == "file":
     EMAIL_FILE_PATH = VAR_DIR / "mail"
+elif EMAIL_PROVIDER == "sendgrid":
+    if not SENDGRID_API_KEY:
+        raise ImproperlyConfigured("EMAIL_PROVIDER=sendgrid needs SENDGRID_API_KEY.")
+    ANYMAIL["SENDGRID_API_KEY"] = SENDGRID_API_KEY
+elif EMAIL_PROVIDER == "mailgun":
+    if not (MAILGUN_API_KEY and MAILGUN_SENDER_DOMAIN):
+        raise ImproperlyConfigured(
+            "EMAIL_PROVIDER=mailgun needs MAILGUN_API_KEY and MAILGUN_SENDER_DOMAIN."
+        )
+    ANYMAIL["MAILGUN_API_KEY"] = MAILGUN_API_KEY
+    ANYMAIL["MAILGUN_SENDER_DOMAIN"] = MAILGUN_SENDER_DOMAIN
+    # EU accounts: https://api.eu.mailgun.net/v3
+    if env_str("MAILGUN_API_URL"):
+        ANYMAIL["MAILGUN_API_URL"] = env_str("MAILGUN_API_URL")
+elif EMAIL_PROVIDER == "postmark":
+    if not POSTMARK_SERVER_TOKEN:
+        raise ImproperlyConfigured("EMAIL_PROVIDER=postmark needs POSTMARK_SERVER_TOKEN.")
+    ANYMAIL["POSTMARK_SERVER_TOKEN"] = POSTMARK_SERVER_TOKEN
+elif EMAIL_PROVIDER == "ses":
+    # Credentials come from boto3's usual chain (AWS_ACCESS_KEY_ID..., instance role).
+    ANYMAIL["AMAZON_SES_CLIENT_PARAMS"] = {
+        "region_name": env_str("AWS_SES_REGION_NAME") or env_str("AWS_DEFAULT_REGION", "eu-west-1")
+    }
+    if env_str("AMAZON_SES_CONFIGURATION_SET_NAME"):
+        ANYMAIL["AMAZON_SES_CONFIGURATION_SET_NAME"] = env_str("AMAZON_SES_CONFIGURATION_SET_NAME")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
+# The outbox (notifications): Message-ID domain, retries, sweeps.
+EMAIL_MESSAGE_ID_DOMAIN = env_str(
+    "EMAIL_MESSAGE_ID_DOMAIN", DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "wizamart.lu"
+)
+EMAIL_OUTBOX_MAX_ATTEMPTS = env_int("EMAIL_OUTBOX_MAX_ATTEMPTS", 8)
+EMAIL_OUTBOX_RETRY_BASE_SECONDS = env_int("EMAIL_OUTBOX_RETRY_BASE_SECONDS", 30)
+EMAIL_OUTBOX_RETRY_MAX_SECONDS = env_int("EMAIL_OUTBOX_RETRY_MAX_SECONDS", 1800)
+# A queued row no worker took after this long is handed out again by the sweep.
+EMAIL_OUTBOX_REQUEUE_AFTER_SECONDS = env_int("EMAIL_OUTBOX_REQUEUE_AFTER_SECONDS", 120)
+# A row claimed longer ago than this and still sending is marked uncertain. Must exceed
+# the send task's hard time limit (180 s).
+EMAIL_OUTBOX_SENDING_TIMEOUT = env_int("EMAIL_OUTBOX_SENDING_TIMEOUT", 900)
+if EMAIL_OUTBOX_SENDING_TIMEOUT <= 180:
+    raise ImproperlyConfigured("EMAIL_OUTBOX_SENDING_TIMEOUT must exceed 180 (the task time limit).")
 
 
 # --- REST API -----------------------------------------------------------------------
