@@ -308,9 +308,20 @@ def test_switching_to_french_shows_the_french_title(client, catalogue):
     page = response.content.decode()
     assert '<html lang="fr">' in page
     assert '<h1 class="product-title">Bracelet en argent</h1>' in page
+    assert "Ajouter au panier" in page
     # No French text for the lamp: English is the fallback.
     lamp = reverse("marketplace:product_detail", args=[catalogue["LAMP-7"].public_id])
     assert '<h1 class="product-title">Desk lamp</h1>' in client.get(lamp).content.decode()
+
+
+def test_german_interface(client, catalogue):
+    client.post(reverse("set_language"), {"language": "de"})
+
+    page = client.get(LIST).content.decode()
+
+    assert "Alle Produkte" in page
+    assert "Warenkorb" in page
+    assert "5 Produkte" in page
 
 
 # --- accounts ---------------------------------------------------------------------------
