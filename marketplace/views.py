@@ -33,11 +33,12 @@ CHECKOUTS_SESSION_KEY = "checkouts"
 def storefront_context(request) -> dict:
     """Template context shared by every storefront page. The cart count is lazy: pages
     that do not show it (admin) pay no query."""
-    token = request.session.get(CART_SESSION_KEY) if hasattr(request, "session") else None
-    return {
-        "LANGUAGES": settings.LANGUAGES,
-        "cart_count": lambda: selectors.cart_item_count(token),
-    }
+
+    def cart_count() -> int:
+        session = getattr(request, "session", None)
+        return selectors.cart_item_count(session.get(CART_SESSION_KEY) if session else None)
+
+    return {"LANGUAGES": settings.LANGUAGES, "cart_count": cart_count}
 
 
 def _language() -> str:
