@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -11,9 +12,28 @@ from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.apps import apps as django_apps
 
 from marketplace.models import Order, OrderLine
 from notifications import tasks
+
+
+@pytest.fixture(autouse=True)
+def _platform_email_templates(request):
+    """The platform templates seeded by migration 0002, for every database test here.
+
+    A transactional test anywhere in the session flushes the tables, seeded rows
+    included, so they are put back (get_or_create: idempotent) rather than assumed.
+    """
+    if "db" not in request.fixturenames and not request.node.get_closest_marker("django_db"):
+        return
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None and marker.kwargs.get("transaction")
+    )
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    migration = importlib.import_module("notifications.migrations.0002_default_templates")
+    migration.seed(django_apps, None)
 
 
 @dataclass
