@@ -31,14 +31,19 @@ Two formats are recognised from the header line:
   - Every other non-empty column goes into `attributes` under its header name;
     product-level columns are taken from the handle's first row.
 
+* **Stock and price file** (`sku;quantity`, `id, price`, `sku;quantity;price`; no
+  `title` column): sets stock on hand and/or price of products that already exist.
+
 Encoding: UTF-8 with or without BOM; a line that is not valid UTF-8 is decoded as
-Windows-1252. Delimiter: the one of `, ; TAB |` found most in the header line. Line
-numbers are physical lines (header = line 1; a quoted field spanning lines counts
-each line).
+Windows-1252; UTF-16 with a BOM, or without one when every other byte is NUL. Delimiter:
+the one of `, ; TAB |` found most in the header line. Line numbers are physical lines
+(header = line 1; a quoted field spanning lines counts each line). A cell starting with
+`'` followed by = + - @ TAB or CR loses the `'` (see `escape_formula`).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import itertools
 import re
@@ -51,6 +56,10 @@ from django.utils.text import slugify
 
 LETZSHOP = "letzshop"
 SHOPIFY = "shopify"
+STOCK = "stock"  # sku (or id) with quantity and/or price: an ERP's stock and price sync
+PRODUCT_FORMATS = (LETZSHOP, SHOPIFY)
+STOCK_SKU_COLUMNS = ("sku", "id")
+STOCK_QUANTITY_COLUMNS = ("quantity", "qty", "stock", "on_hand")
 DELIMITERS = [",", ";", "\t", "|"]
 
 SKU_MAX = 100
@@ -95,6 +104,16 @@ class FeedRow:
 
 
 @dataclass
+class StockRow:
+    """A valid line of a stock and price file: what to set on the product `sku`."""
+
+    line: int
+    sku: str
+    on_hand: int | None
+    price: Decimal | None
+
+
+@dataclass
 class RejectedRow:
     line: int
     errors: list[RowError]
@@ -113,21 +132,88 @@ class FeedInfo:
 # --- reading the file -----------------------------------------------------------------
 
 
-def _decoded_lines(stream: BinaryIO, info: FeedInfo) -> Iterator[str]:
-    """Yield text lines (line endings kept) from a binary stream, decoding each line as
-    UTF-8 or, failing that, Windows-1252. A "\\n" byte never occurs inside a multi-byte
-    UTF-8 sequence, so per-line decoding is exact."""
-    raw_lines = iter(stream)
-    head: list[bytes] = []
-    for raw in raw_lines:
-        head.append(raw)
-        if sum(len(r) for r in head) >= 4096:
+CHUNK = 64 * 1024
+
+
+def _chunks(stream) -> Iterator[bytes]:
+    if isinstance(stream, (bytes, bytearray)):
+        yield bytes(stream)
+        return
+    read = getattr(stream, "read", None)
+    if read is None:
+        yield from stream  # an iterable of bytes
+        return
+    while True:
+        chunk = read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _utf16_variant(head: bytes) -> str | None:
+    """ "utf-16" (with BOM), "utf-16-le"/"utf-16-be" (NUL bytes on one side only), or
+    None when the head does not look like UTF-16 text."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if b"\x00" not in head:
+        return None
+    sample = head[: len(head) - len(head) % 2]
+    even, odd = sample[0::2], sample[1::2]
+    half = len(sample) // 2
+    if even.count(0) == 0 and odd.count(0) >= half * 0.5:
+        return "utf-16-le"
+    if odd.count(0) == 0 and even.count(0) >= half * 0.5:
+        return "utf-16-be"
+    return None
+
+
+def _split_lines(chunks: Iterable, newline) -> Iterator:
+    """Lines (ending kept) from chunks of bytes or text."""
+    rest = newline[:0]
+    for chunk in chunks:
+        if not chunk:
+            continue
+        parts = (rest + chunk).split(newline)
+        rest = parts.pop()
+        for part in parts:
+            yield part + newline
+    if rest:
+        yield rest
+
+
+def _decoded_lines(stream, info: FeedInfo) -> Iterator[str]:
+    """Yield text lines (line endings kept) from a binary stream.
+
+    UTF-16 (detected by its BOM, or by NUL bytes on every other position) is decoded as a
+    whole. Anything else is decoded line by line as UTF-8 (a BOM is dropped) or, for a
+    line that is not valid UTF-8, Windows-1252: a "\\n" byte never occurs inside a
+    multi-byte UTF-8 sequence, so per-line decoding is exact."""
+    chunks = _chunks(stream)
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= 4096:
             break
-    if any(b"\x00" in raw for raw in head):
-        raise FeedError("This is not a text feed (binary data, or a UTF-16 file).")
-    if head and head[0].startswith(b"\xef\xbb\xbf"):
-        head[0] = head[0][3:]
-    for raw in itertools.chain(head, raw_lines):
+    variant = _utf16_variant(head[:4096])
+    if variant is not None:
+        info.encoding = variant
+        decoder = codecs.getincrementaldecoder(variant)(errors="replace")
+
+        def texts() -> Iterator[str]:
+            for chunk in itertools.chain([head], chunks):
+                yield decoder.decode(chunk)
+            yield decoder.decode(b"", final=True)
+
+        for line in _split_lines(texts(), "\n"):
+            if "\x00" in line:
+                raise FeedError("This is not a text feed (binary data).")
+            yield line
+        return
+    if b"\x00" in head:
+        raise FeedError("This is not a text feed (binary data, or an unknown encoding).")
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    for raw in _split_lines(itertools.chain([head], chunks), b"\n"):
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -158,10 +244,17 @@ def detect_format(columns: list[str]) -> str:
         return SHOPIFY
     if {"id", "title", "price"} <= names:
         return LETZSHOP
+    if (
+        "title" not in names
+        and names & set(STOCK_SKU_COLUMNS)
+        and (names & set(STOCK_QUANTITY_COLUMNS) or "price" in names)
+    ):
+        return STOCK
     shown = ", ".join(c.strip() for c in columns[:8])
     raise FeedError(
         "Unrecognised header. A Letzshop/Google feed needs the columns id, title and price; "
-        f"a Shopify export needs Handle, Title and Variant Price. Found: {shown}"
+        "a Shopify export needs Handle, Title and Variant Price; a stock file needs sku (or "
+        f"id) with quantity and/or price. Found: {shown}"
     )
 
 
@@ -201,13 +294,20 @@ def read_feed(
     records = _records(reader, len(info.columns))
     if info.format == SHOPIFY:
         rows = _shopify_rows(records, info.columns, currency)
+        sku_column = "Variant SKU"
+    elif info.format == STOCK:
+        rows = _stock_rows(records, info.columns, currency)
+        sku_column = _stock_sku_column(info.columns)
     else:
         rows = _letzshop_rows(records, info.columns, currency)
+        sku_column = "id"
+    # Every SKU of the file is remembered (a few MB for 100,000 lines) so a repeated one
+    # is reported wherever it appears.
     seen: set[str] = set()
     for row in rows:
-        if isinstance(row, FeedRow):
+        if isinstance(row, (FeedRow, StockRow)):
             if row.sku in seen:
-                column = "Variant SKU" if info.format == SHOPIFY else "id"
+                column = sku_column
                 yield RejectedRow(
                     row.line,
                     [RowError(row.line, column, row.sku, "duplicate SKU: already in this file")],
@@ -233,6 +333,7 @@ def _records(reader, width: int) -> Iterator[tuple[int, list[str] | RowError]]:
         previous_end = reader.line_num
         if not cells or all(not c.strip() for c in cells):
             continue
+        cells = [unescape_formula(c) if c[:1] == "'" else c for c in cells]
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield (
                 start,
@@ -245,6 +346,28 @@ def _records(reader, width: int) -> Iterator[tuple[int, list[str] | RowError]]:
             )
             continue
         yield start, cells[:width] + [""] * (width - len(cells))
+
+
+# --- spreadsheet formulas -------------------------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: str) -> str:
+    """`value` made safe for a spreadsheet: text starting with = + - @ TAB or CR gets a
+    leading `'` so it cannot run as a formula. Every CSV/TSV writer goes through this."""
+    return "'" + value if value[:1] in FORMULA_STARTS else value
+
+
+def unescape_formula(value: str) -> str:
+    """The reverse of `escape_formula`, applied to every cell read: a `'` before
+    = + - @ TAB or CR is dropped, so an exported feed imports back unchanged."""
+    return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_STARTS else value
+
+
+def write_csv_row(writer, values) -> None:
+    """Write one row through a `csv.writer`, escaping formulas in every text cell."""
+    writer.writerow([escape_formula(v) if isinstance(v, str) else v for v in values])
 
 
 # --- values ---------------------------------------------------------------------------
@@ -696,3 +819,45 @@ def _shopify_variant(
     if row.errors:
         return RejectedRow(line, row.errors)
     return FeedRow(line, sku, full_title, first.get("Body (HTML)", ""), fields, on_hand)
+
+
+# --- stock and price ------------------------------------------------------------------
+
+
+def _stock_sku_column(columns: list[str]) -> str:
+    by_name = {_normalise(c): c for c in reversed(columns)}
+    return next(by_name[n] for n in STOCK_SKU_COLUMNS if n in by_name)
+
+
+def _stock_rows(records, columns: list[str], currency: str) -> Iterator[StockRow | RejectedRow]:
+    names = [_normalise(c) for c in columns]
+    sku_index = names.index(next(n for n in STOCK_SKU_COLUMNS if n in names))
+    qty_name = next((n for n in STOCK_QUANTITY_COLUMNS if n in names), None)
+    qty_index = names.index(qty_name) if qty_name else None
+    price_index = names.index("price") if "price" in names else None
+    for line, cells in records:
+        if isinstance(cells, RowError):
+            yield RejectedRow(line, [cells])
+            continue
+        row = _Row(line)
+        sku = row.text(columns[sku_index], cells[sku_index], SKU_MAX)
+        if not sku:
+            row.error(columns[sku_index], "", "SKU is required")
+        on_hand = None
+        if qty_index is not None and cells[qty_index].strip():
+            raw = cells[qty_index]
+            try:
+                on_hand = _quantity(raw)
+                if on_hand < 0:
+                    row.error(columns[qty_index], raw.strip(), "quantity is negative")
+            except ValueError as exc:
+                row.error(columns[qty_index], raw.strip(), str(exc))
+        price = None
+        if price_index is not None and cells[price_index].strip():
+            price = row.price(columns[price_index], cells[price_index], currency)
+        if not row.errors and on_hand is None and price is None:
+            row.error("", "", "neither a quantity nor a price is given")
+        if row.errors:
+            yield RejectedRow(line, row.errors)
+        else:
+            yield StockRow(line, sku, on_hand, price)

@@ -1,23 +1,93 @@
-"""Imports: writes that bring outside data into the catalogue."""
+"""Imports: writes that bring outside data into the catalogue, and the feeds we give out.
+
+The import is the batched writer of catalogue rows. `write_product_batch` and
+`write_stock_batch` apply up to a batch (~1000 rows) in one short transaction with the
+rules of `marketplace.services.upsert_product` / `set_stock_on_hand`: look products up
+by (store, sku) in one query, write only what differs (unchanged rows are not touched:
+no UPDATE, no `updated_at` bump, no stock movement), keep `search_document` correct with
+`marketplace.services.build_search_document`, record every stock change as an `import`
+StockMovement, and never set stock on hand below the units reserved by open orders
+(such a row is rejected with the reason). Stock rows are locked (primary-key order, like
+checkout) only for the products whose stock changes.
+
+`run_import_job` is the worker side of an ImportJob: one job per store at a time (a
+PostgreSQL advisory lock), progress written after every batch, safe to run again after a
+killed worker (the upsert on (store, sku) duplicates nothing).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import hmac
 import io
+import itertools
+import json
 import logging
-from contextlib import contextmanager
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
+from http.client import HTTPException
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
+from urllib.parse import urlsplit
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.core.files import File
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
 
-from imports.feeds import FeedError, FeedInfo, FeedRow, RowError, read_feed
-from marketplace.models import LANGUAGE_CODES, Store
-from marketplace.services import DomainError, upsert_product
+from imports.feeds import (
+    CHUNK,
+    LETZSHOP,
+    SHOPIFY,
+    STOCK,
+    FeedError,
+    FeedInfo,
+    FeedRow,
+    RejectedRow,
+    RowError,
+    StockRow,
+    read_feed,
+    write_csv_row,
+)
+from imports.models import FeedExportToken, ImportJob, ImportRowError
+from marketplace.models import (
+    LANGUAGE_CODES,
+    Product,
+    ProductTranslation,
+    Stock,
+    StockMovement,
+    Store,
+)
+from marketplace.services import PRODUCT_FIELDS, build_search_document
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FeedError", "ImportReport", "RowError", "import_product_feed"]
+__all__ = [
+    "FeedError",
+    "ImportBusy",
+    "ImportReport",
+    "RowError",
+    "create_import_job",
+    "export_product_feed",
+    "import_product_feed",
+    "run_import_job",
+]
+
+BATCH_SIZE = 1000
+
+
+class ImportBusy(Exception):
+    """Another import of the same store is running; try again later."""
 
 
 @dataclass
@@ -45,10 +115,28 @@ class ImportReport:
         )
 
 
+@dataclass
+class BatchResult:
+    """Outcome of one batch: counts, and the errors of the rows it rejected."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+        self.errors.extend(other.errors)
+
+
 Source = str | Path | bytes | BinaryIO | IO[bytes]
 
 
-@contextmanager
+@contextlib.contextmanager
 def _open(source: Source):
     if isinstance(source, (str, Path)):
         try:
@@ -65,17 +153,435 @@ def _open(source: Source):
         yield source
 
 
-def import_product_feed(
-    store: Store, source: Source, *, language: str = "en", actor=None
-) -> ImportReport:
-    """Import a Letzshop/Google feed or a Shopify export into `store`'s catalogue, the
-    texts in `language`.
+class _CountingReader:
+    """A binary stream that counts the bytes read from it (for progress)."""
 
-    `source` is a path, bytes or a binary file object; it is streamed, not loaded whole.
-    Each valid row is upserted by (store, sku) through `upsert_product` in its own
-    transaction, so a failing row never undoes the others; stock changes are recorded as
-    `import` movements by `actor`. Idempotent: importing the same file again reports every
-    row unchanged and writes nothing.
+    def __init__(self, raw):
+        self.raw = raw
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+# --- the batched writer ---------------------------------------------------------------
+
+
+def _differs(current: Any, new: Any) -> bool:
+    if isinstance(current, Decimal) or isinstance(new, Decimal):
+        if current is None or new is None:
+            return current is not new
+        return Decimal(current) != Decimal(new)
+    return current != new
+
+
+def _stock_refusal(sku: str, on_hand: int, reserved: int) -> str:
+    return f"{sku}: cannot set stock to {on_hand}, {reserved} units are reserved by open orders."
+
+
+def _lock_stocks(product_ids: Iterable[int]) -> dict[int, Stock]:
+    ids = sorted(set(product_ids))
+    if not ids:
+        return {}
+    return {
+        s.product_id: s
+        for s in Stock.objects.select_for_update().filter(product_id__in=ids).order_by("pk")
+    }
+
+
+def _movement(product_id: int, stock: Stock, delta: int, actor, note: str) -> StockMovement:
+    return StockMovement(
+        product_id=product_id,
+        kind=StockMovement.Kind.IMPORT,
+        on_hand_delta=delta,
+        reserved_delta=0,
+        on_hand_after=stock.on_hand,
+        reserved_after=stock.reserved,
+        actor=actor,
+        note=note,
+    )
+
+
+def _row_by_row(writer, store: Store, rows: list, exc: Exception, **kwargs) -> BatchResult:
+    """A batch the database refused (a concurrent writer, a constraint): write each row
+    in its own transaction so one bad row never loses the others."""
+    if len(rows) == 1:
+        row = rows[0]
+        logger.warning(
+            "import into %s: line %s (%s) failed: %s", store.code, row.line, row.sku, exc
+        )
+        return BatchResult(
+            rejected=1, errors=[RowError(row.line, "", row.sku, f"not saved: {exc}")]
+        )
+    result = BatchResult()
+    for row in rows:
+        result.add(writer(store, [row], **kwargs))
+    return result
+
+
+def write_product_batch(
+    store: Store,
+    rows: list[FeedRow],
+    *,
+    language: str,
+    actor=None,
+    note: str = "",
+    quantity_column: str = "quantity",
+) -> BatchResult:
+    """Create or update the products of `rows` (unique SKUs) in `store`, their texts in
+    `language` and, when a row has a quantity, their stock, in one transaction.
+
+    Queries: products, translations and stock of the batch's SKUs (3), then one bulk
+    statement per kind of write that is needed. Unchanged rows are not written. A row
+    whose quantity is below the reserved units is rejected (nothing of it written). If
+    the database refuses the batch, it is retried row by row. Idempotent.
+    """
+    try:
+        with transaction.atomic():
+            return _write_product_batch(store, rows, language, actor, note, quantity_column)
+    except DatabaseError as exc:
+        return _row_by_row(
+            write_product_batch, store, rows, exc,
+            language=language, actor=actor, note=note, quantity_column=quantity_column,
+        )  # fmt: skip
+
+
+def _write_product_batch(store, rows, language, actor, note, quantity_column) -> BatchResult:
+    result = BatchResult()
+    existing = {
+        p.sku: p for p in Product.objects.filter(store=store, sku__in=[r.sku for r in rows])
+    }
+    ids = [p.pk for p in existing.values()]
+    texts: dict[int, dict[str, ProductTranslation]] = {}
+    for t in ProductTranslation.objects.filter(product_id__in=ids):
+        texts.setdefault(t.product_id, {})[t.language] = t
+    stocks = {s.product_id: s for s in Stock.objects.filter(product_id__in=ids)}
+
+    # Stock first: a row refused for its stock writes nothing at all.
+    wanted = {
+        existing[r.sku].pk: r.on_hand
+        for r in rows
+        if r.sku in existing
+        and r.on_hand is not None
+        and (existing[r.sku].pk not in stocks or stocks[existing[r.sku].pk].on_hand != r.on_hand)
+    }
+    if wanted:
+        stocks.update(_lock_stocks(wanted))
+    refused: set[str] = set()
+    for r in rows:
+        product = existing.get(r.sku)
+        if product is None or product.pk not in wanted or product.pk not in stocks:
+            continue
+        stock = stocks[product.pk]
+        if r.on_hand < stock.reserved:
+            refused.add(r.sku)
+            result.rejected += 1
+            result.errors.append(
+                RowError(
+                    r.line,
+                    quantity_column,
+                    str(r.on_hand),
+                    _stock_refusal(r.sku, r.on_hand, stock.reserved),
+                )
+            )
+
+    now = timezone.now()
+    new_products: list[tuple[Product, ProductTranslation, int]] = []
+    changed_products: list[Product] = []
+    changed_fields: set[str] = set()
+    new_texts: list[ProductTranslation] = []
+    changed_texts: list[ProductTranslation] = []
+    new_stocks: list[Stock] = []
+    changed_stocks: list[Stock] = []
+    movements: list[StockMovement] = []
+
+    for r in rows:
+        if r.sku in refused:
+            continue
+        unknown = set(r.fields) - PRODUCT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown product fields: {', '.join(sorted(unknown))}")
+        title, description = r.title.strip(), r.description or ""
+        product = existing.get(r.sku)
+        if product is None:
+            values = {"currency": store.currency, "vat_rate": store.default_vat_rate, **r.fields}
+            product = Product(store=store, sku=r.sku, **values)
+            text = ProductTranslation(language=language, title=title, description=description)
+            product.search_document = build_search_document(product, [text])
+            new_products.append((product, text, r.on_hand or 0))
+            result.created += 1
+            continue
+
+        fields = [n for n, v in r.fields.items() if _differs(getattr(product, n), v)]
+        for name in fields:
+            setattr(product, name, r.fields[name])
+        by_language = texts.get(product.pk, {})
+        text = by_language.get(language)
+        text_changed = False
+        if text is None:
+            text = ProductTranslation(
+                product=product, language=language, title=title, description=description
+            )
+            by_language = {**by_language, language: text}
+            new_texts.append(text)
+            text_changed = True
+        elif text.title != title or text.description != description:
+            text.title, text.description = title, description
+            changed_texts.append(text)
+            text_changed = True
+        # The document depends on texts, SKU, GTIN, brand and MPN only.
+        if text_changed or {"gtin", "brand", "mpn"} & set(fields):
+            document = build_search_document(product, list(by_language.values()))
+            if document != product.search_document:
+                product.search_document = document
+                fields.append("search_document")
+
+        stock_changed = False
+        if product.pk in wanted:
+            stock = stocks.get(product.pk)
+            if stock is None:
+                stock = Stock(product_id=product.pk, on_hand=r.on_hand)
+                new_stocks.append(stock)
+                delta = r.on_hand
+            else:
+                delta = r.on_hand - stock.on_hand
+                stock.on_hand = r.on_hand
+                stock.updated_at = now
+                changed_stocks.append(stock)
+            if delta:
+                movements.append(_movement(product.pk, stock, delta, actor, note))
+            stock_changed = True
+
+        if fields or text_changed:
+            product.updated_at = now
+            changed_products.append(product)
+            changed_fields.update(fields)
+        if fields or text_changed or stock_changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+
+    if new_products:
+        Product.objects.bulk_create([p for p, _t, _q in new_products])
+        for product, text, on_hand in new_products:
+            text.product = product
+            new_texts.append(text)
+            stock = Stock(product=product, on_hand=on_hand)
+            new_stocks.append(stock)
+            if on_hand:
+                movements.append(_movement(product.pk, stock, on_hand, actor, note))
+    if changed_products:
+        Product.objects.bulk_update(changed_products, [*sorted(changed_fields), "updated_at"])
+    if new_texts:
+        ProductTranslation.objects.bulk_create(new_texts)
+    if changed_texts:
+        ProductTranslation.objects.bulk_update(changed_texts, ["title", "description"])
+    if new_stocks:
+        Stock.objects.bulk_create(new_stocks)
+    if changed_stocks:
+        Stock.objects.bulk_update(changed_stocks, ["on_hand", "updated_at"])
+    if movements:
+        StockMovement.objects.bulk_create(movements)
+    return result
+
+
+def write_stock_batch(
+    store: Store, rows: list[StockRow], *, actor=None, note: str = "", sku_column: str = "sku",
+    quantity_column: str = "quantity",
+) -> BatchResult:  # fmt: skip
+    """Set stock on hand and/or price of existing products of `store` from a stock file,
+    in one transaction. An unknown SKU, or a quantity below the reserved units, rejects
+    its row. Unchanged rows are not written. Idempotent."""
+    try:
+        with transaction.atomic():
+            return _write_stock_batch(store, rows, actor, note, sku_column, quantity_column)
+    except DatabaseError as exc:
+        return _row_by_row(
+            write_stock_batch, store, rows, exc,
+            actor=actor, note=note, sku_column=sku_column, quantity_column=quantity_column,
+        )  # fmt: skip
+
+
+def _write_stock_batch(store, rows, actor, note, sku_column, quantity_column) -> BatchResult:
+    result = BatchResult()
+    products = {
+        p.sku: p
+        for p in Product.objects.filter(store=store, sku__in=[r.sku for r in rows]).only(
+            "pk", "sku", "price"
+        )
+    }
+    known = [r for r in rows if r.sku in products]
+    for r in rows:
+        if r.sku not in products:
+            result.rejected += 1
+            result.errors.append(
+                RowError(r.line, sku_column, r.sku, "unknown SKU: this store has no such product")
+            )
+    ids = [products[r.sku].pk for r in known if r.on_hand is not None]
+    stocks = {s.product_id: s for s in Stock.objects.filter(product_id__in=ids)}
+    wanted = {
+        products[r.sku].pk
+        for r in known
+        if r.on_hand is not None
+        and (products[r.sku].pk not in stocks or stocks[products[r.sku].pk].on_hand != r.on_hand)
+    }
+    if wanted:
+        stocks.update(_lock_stocks(wanted))
+    now = timezone.now()
+    changed_products, new_stocks, changed_stocks, movements = [], [], [], []
+    for r in known:
+        product = products[r.sku]
+        changed = False
+        if product.pk in wanted:
+            stock = stocks.get(product.pk)
+            if stock is not None and r.on_hand < stock.reserved:
+                result.rejected += 1
+                result.errors.append(
+                    RowError(
+                        r.line,
+                        quantity_column,
+                        str(r.on_hand),
+                        _stock_refusal(r.sku, r.on_hand, stock.reserved),
+                    )
+                )
+                continue
+            if stock is None:
+                stock = Stock(product_id=product.pk, on_hand=r.on_hand)
+                new_stocks.append(stock)
+                delta = r.on_hand
+            else:
+                delta = r.on_hand - stock.on_hand
+                stock.on_hand, stock.updated_at = r.on_hand, now
+                changed_stocks.append(stock)
+            if delta:
+                movements.append(_movement(product.pk, stock, delta, actor, note))
+            changed = True
+        if r.price is not None and _differs(product.price, r.price):
+            product.price, product.updated_at = r.price, now
+            changed_products.append(product)
+            changed = True
+        if changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    if changed_products:
+        Product.objects.bulk_update(changed_products, ["price", "updated_at"])
+    if new_stocks:
+        Stock.objects.bulk_create(new_stocks)
+    if changed_stocks:
+        Stock.objects.bulk_update(changed_stocks, ["on_hand", "updated_at"])
+    if movements:
+        StockMovement.objects.bulk_create(movements)
+    return result
+
+
+# --- reading a feed in batches ---------------------------------------------------------
+
+
+def _import_stream(
+    store: Store,
+    stream,
+    *,
+    language: str,
+    actor,
+    report: ImportReport,
+    info: FeedInfo,
+    kind: str = "",
+    note: str = "",
+    batch_size: int = BATCH_SIZE,
+    after_batch: Callable[[BatchResult], None] | None = None,
+    after_commit: Callable[[], None] | None = None,
+) -> None:
+    """Read `stream`, write its valid rows in batches and count everything in `report`.
+
+    `after_batch(result)` runs inside each batch's transaction, after its writes, with
+    what the batch did (parser rejections included): progress and errors are committed
+    together with the rows they describe. `after_commit()` runs after each batch's
+    transaction. Raises FeedError when the file cannot be read or is not of the
+    expected `kind`.
+    """
+    rows = read_feed(stream, currency=store.currency, info=info)
+    first = next(rows, None)  # reads the header: format detected or FeedError
+    report.format, report.delimiter = info.format, info.delimiter
+    detected = ImportJob.Kind.STOCK_AND_PRICE if info.format == STOCK else ImportJob.Kind.PRODUCTS
+    if kind and kind != detected:
+        raise FeedError(
+            f"This is a {ImportJob.Kind(detected).label.lower()} file, "
+            f"not a {ImportJob.Kind(kind).label.lower()} file."
+        )
+    if info.format == SHOPIFY:
+        quantity_column = "Variant Inventory Qty"
+    elif info.format == LETZSHOP:
+        quantity_column = next(
+            (c for c in info.columns if c.strip().lower() in ("quantity", "g:quantity")), "quantity"
+        )
+    else:
+        names = {c.strip().lower(): c for c in reversed(info.columns)}
+        quantity_column = next(
+            (names[n] for n in ("quantity", "qty", "stock", "on_hand") if n in names), "quantity"
+        )
+    sku_column = next((c for c in info.columns if c.strip().lower() in ("sku", "id")), "sku")
+
+    pending: list = []
+    parsed = BatchResult()
+
+    def flush() -> None:
+        with transaction.atomic():
+            if not pending:
+                result = BatchResult()
+            elif info.format == STOCK:
+                result = write_stock_batch(
+                    store, pending, actor=actor, note=note, sku_column=sku_column,
+                    quantity_column=quantity_column,
+                )  # fmt: skip
+            else:
+                result = write_product_batch(
+                    store, pending, language=language, actor=actor, note=note,
+                    quantity_column=quantity_column,
+                )  # fmt: skip
+            result.add(parsed)
+            result.errors.sort(key=lambda e: e.line)
+            report.created += result.created
+            report.updated += result.updated
+            report.unchanged += result.unchanged
+            report.rejected += result.rejected
+            report.errors.extend(result.errors)
+            if after_batch is not None:
+                after_batch(result)
+        pending.clear()
+        parsed.__init__()
+        if after_commit is not None:
+            after_commit()
+
+    count = 0
+    for row in itertools.chain([first], rows) if first is not None else ():
+        report.read += 1
+        count += 1
+        if isinstance(row, RejectedRow):
+            parsed.rejected += 1
+            parsed.errors.extend(row.errors)
+        else:
+            pending.append(row)
+        if count >= batch_size:
+            flush()
+            count = 0
+    if count or report.read == 0:
+        flush()
+    report.encoding = info.encoding
+
+
+def import_product_feed(
+    store: Store, source: Source, *, language: str = "en", actor=None, batch_size: int = BATCH_SIZE
+) -> ImportReport:
+    """Import a Letzshop/Google feed, a Shopify export or a stock and price file into
+    `store`'s catalogue, the texts in `language`, in the calling process.
+
+    `source` is a path, bytes or a binary file object; it is streamed, not loaded whole,
+    and written in batches (`write_product_batch`), each in its own transaction. Stock
+    changes are `import` movements by `actor`. Idempotent: importing the same file again
+    reports every row unchanged and writes nothing. Big files go through an ImportJob.
 
     Raises ValueError for an unknown language and FeedError when the file as a whole
     cannot be read (missing, empty, binary, unknown header); nothing is written then.
@@ -86,32 +592,406 @@ def import_product_feed(
     info = FeedInfo()
     report = ImportReport(language=language)
     with _open(source) as stream:
-        for row in read_feed(stream, currency=store.currency, info=info):
-            if not report.format:
-                report.format, report.delimiter = info.format, info.delimiter
-            report.read += 1
-            if not isinstance(row, FeedRow):
-                report.rejected += 1
-                report.errors.extend(row.errors)
-                continue
-            try:
-                result = upsert_product(
-                    store,
-                    row.sku,
-                    translations={language: {"title": row.title, "description": row.description}},
-                    on_hand=row.on_hand,
-                    actor=actor,
-                    **row.fields,
-                )
-            except (DomainError, DatabaseError, ValueError) as exc:
-                logger.warning(
-                    "import into %s: line %s (%s) failed: %s", store.code, row.line, row.sku, exc
-                )
-                report.rejected += 1
-                report.errors.append(RowError(row.line, "", row.sku, f"not saved: {exc}"))
-                continue
-            setattr(report, result.outcome, getattr(report, result.outcome) + 1)
-    report.format = report.format or info.format
-    report.delimiter = report.delimiter or info.delimiter
-    report.encoding = info.encoding
+        _import_stream(
+            store, stream, language=language, actor=actor, report=report, info=info,
+            batch_size=batch_size,
+        )  # fmt: skip
     return report
+
+
+# --- import jobs ----------------------------------------------------------------------
+
+# Namespace of the advisory locks taken by imports: (namespace, store id).
+_LOCK_NAMESPACE = 0x494D50  # "IMP"
+
+
+def create_import_job(
+    store: Store,
+    *,
+    file=None,
+    source_url: str = "",
+    language: str = "en",
+    kind: str = "",
+    created_by=None,
+) -> ImportJob:
+    """Record an ImportJob for `file` (an uploaded/Django File, stored on the default
+    storage now) or `source_url` (downloaded by the worker), and queue `run_import` on
+    the `imports` queue after commit.
+
+    `kind` "" means detect it from the header. Raises ValueError for an unknown language
+    or kind, or when neither or both of file and source_url are given.
+    """
+    if language not in LANGUAGE_CODES:
+        raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGE_CODES}")
+    if kind and kind not in ImportJob.Kind.values:
+        raise ValueError(f"unknown kind {kind!r}")
+    if (file is None) == (not source_url):
+        raise ValueError("give either a file or a source URL")
+    job = ImportJob(
+        store=store,
+        kind=kind,
+        language=language,
+        created_by=created_by if created_by is not None and created_by.is_authenticated else None,
+        task_id=str(uuid.uuid4()),
+    )
+    if file is not None:
+        name = Path(getattr(file, "name", "") or "feed.csv").name
+        job.source, job.original_name = ImportJob.Source.UPLOAD, name[:255]
+        # Storage is written before the transaction (never inside it).
+        job.file.save(f"{store.code}-{name}", file, save=False)
+        job.bytes_total = job.file.size
+    else:
+        job.source, job.source_url = ImportJob.Source.URL, source_url
+        job.original_name = Path(urlsplit(source_url).path).name[:255]
+    with transaction.atomic():
+        job.save()
+        _queue(job)
+    return job
+
+
+def _queue(job: ImportJob) -> None:
+    def send() -> None:
+        from imports.tasks import run_import
+
+        try:
+            run_import.apply_async(args=[job.pk], task_id=job.task_id)
+        except Exception:
+            # The job stays queued; "run again" in the admin queues it once more.
+            logger.exception("could not queue import job %s", job.public_id)
+
+    transaction.on_commit(send)
+
+
+def run_job_again(job: ImportJob) -> bool:
+    """Queue a finished job, or one left running by a dead worker, once more (after
+    commit). Returns False for a job still queued. A job really still running is safe:
+    the store's advisory lock makes the new run wait for it."""
+    with transaction.atomic():
+        updated = (
+            ImportJob.objects.filter(pk=job.pk)
+            .exclude(status=ImportJob.Status.QUEUED)
+            .update(status=ImportJob.Status.QUEUED, task_id=str(uuid.uuid4()))
+        )
+        if updated:
+            job.refresh_from_db()
+            _queue(job)
+    return bool(updated)
+
+
+@contextlib.contextmanager
+def _store_import_lock(store_id: int):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, store_id])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, store_id])
+
+
+def _download(url: str, target: IO[bytes]) -> int:
+    """Stream `url` into `target` within WIZAMART_FEED_TIMEOUT_SECONDS and
+    WIZAMART_FEED_MAX_BYTES. Returns the size. Raises FeedError saying what went wrong."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise FeedError("Only http:// and https:// feed URLs can be imported.")
+    limit = settings.WIZAMART_FEED_MAX_BYTES
+    timeout = settings.WIZAMART_FEED_TIMEOUT_SECONDS
+    too_big = f"The feed at {url} is larger than the limit of {limit} bytes."
+    timed_out = f"The feed at {url} did not download within {timeout} seconds."
+    deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers={"User-Agent": "Wizamart feed importer"})
+    total = 0
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limit:
+                raise FeedError(too_big)
+            while chunk := response.read(CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise FeedError(too_big)
+                if time.monotonic() > deadline:
+                    raise FeedError(timed_out)
+                target.write(chunk)
+    except urllib.error.HTTPError as exc:
+        raise FeedError(f"The feed URL answered HTTP {exc.code} {exc.reason}: {url}") from None
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+            raise FeedError(timed_out) from None
+        raise FeedError(f"The feed URL cannot be reached ({exc.reason}): {url}") from None
+    except TimeoutError:
+        raise FeedError(timed_out) from None
+    except (OSError, HTTPException) as exc:
+        raise FeedError(f"The feed download failed ({exc}): {url}") from None
+    return total
+
+
+def _fetch_source(job: ImportJob) -> None:
+    """Download a URL job's feed onto the default storage (outside any transaction)."""
+    with tempfile.TemporaryFile() as spool:
+        _download(job.source_url, spool)
+        spool.seek(0)
+        name = job.original_name or "feed"
+        job.file.save(f"{job.store.code}-{name}", File(spool, name=name), save=False)
+    job.bytes_total = job.file.size
+    ImportJob.objects.filter(pk=job.pk).update(file=job.file.name, bytes_total=job.bytes_total)
+
+
+def run_import_job(
+    job_id: int,
+    *,
+    batch_size: int = BATCH_SIZE,
+    after_batch: Callable[[ImportJob], None] | None = None,
+) -> ImportJob:
+    """Run an ImportJob: read its file (downloading a URL first), write its rows in
+    batches, write progress and rejected lines after every batch, then the final
+    status, and queue the store's import report email (after commit).
+
+    Runs a job that is queued, or running but abandoned by a dead worker (counts and
+    rejected lines are reset; the upsert on (store, sku) makes the re-run end correct
+    with no duplicates). A finished job is a quiet no-op (returned as is). Raises
+    ImportBusy, writing nothing, while another import of the store holds its advisory
+    lock. A file that cannot be read fails the job with the reason; any other
+    exception marks it failed and is re-raised. `after_batch(job)` is a test hook.
+    """
+    job = ImportJob.objects.select_related("store").get(pk=job_id)
+    if job.is_finished:
+        return job
+    with _store_import_lock(job.store_id) as acquired:
+        if not acquired:
+            raise ImportBusy(f"another import of store {job.store.code} is running")
+        claimed = (
+            ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
+            .update(
+                status=ImportJob.Status.RUNNING, started_at=timezone.now(), finished_at=None,
+                rows_read=0, rows_created=0, rows_updated=0, rows_unchanged=0, rows_rejected=0,
+                bytes_read=0, error_message="", runs=F("runs") + 1,
+            )
+        )  # fmt: skip
+        job.refresh_from_db()
+        if not claimed:
+            return job
+        ImportRowError.objects.filter(job=job).delete()
+        try:
+            _run(job, batch_size, after_batch)
+        except FeedError as exc:
+            _finish(job, ImportJob.Status.FAILED, str(exc))
+        except Exception as exc:
+            logger.exception("import job %s failed", job.public_id)
+            _finish(job, ImportJob.Status.FAILED, f"Internal error: {exc}")
+            raise
+    return job
+
+
+def _run(job: ImportJob, batch_size: int, after_batch) -> None:
+    if job.source == ImportJob.Source.URL and not job.file:
+        _fetch_source(job)
+    report = ImportReport(language=job.language)
+    info = FeedInfo()
+
+    try:
+        raw = job.file.open("rb")
+    except (OSError, ValueError) as exc:
+        raise FeedError(f"The job's file cannot be read from storage: {exc}") from None
+    with raw:
+        stream = _CountingReader(raw)
+
+        def progress(result: BatchResult) -> None:
+            ImportRowError.objects.bulk_create(
+                ImportRowError(
+                    job=job, line=e.line, column=e.column[:255], value=e.value, reason=e.reason
+                )
+                for e in result.errors
+            )
+            report.errors.clear()  # they are on the job now; memory stays flat
+            job.rows_read, job.rows_created = report.read, report.created
+            job.rows_updated, job.rows_unchanged = report.updated, report.unchanged
+            job.rows_rejected, job.bytes_read = report.rejected, stream.bytes_read
+            job.format, job.encoding, job.delimiter = info.format, info.encoding, info.delimiter
+            job.save(update_fields=[
+                "rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_rejected",
+                "bytes_read", "format", "encoding", "delimiter",
+            ])  # fmt: skip
+
+        _import_stream(
+            job.store, stream, language=job.language, actor=job.created_by, report=report,
+            info=info, kind=job.kind, note=f"import {job.public_id}", batch_size=batch_size,
+            after_batch=progress,
+            after_commit=(lambda: after_batch(job)) if after_batch is not None else None,
+        )  # fmt: skip
+    if not job.kind:
+        job.kind = (
+            ImportJob.Kind.STOCK_AND_PRICE if info.format == STOCK else ImportJob.Kind.PRODUCTS
+        )
+    job.bytes_read = job.bytes_total
+    if report.read and report.rejected == report.read:
+        _finish(job, ImportJob.Status.FAILED, "Every line was rejected: see the rejected lines.")
+    elif report.rejected:
+        _finish(job, ImportJob.Status.PARTIALLY_SUCCEEDED, "")
+    else:
+        _finish(job, ImportJob.Status.SUCCEEDED, "")
+
+
+def _finish(job: ImportJob, status: str, message: str) -> None:
+    with transaction.atomic():
+        job.status, job.error_message, job.finished_at = status, message, timezone.now()
+        job.save(update_fields=["status", "error_message", "finished_at", "kind", "bytes_read"])
+        _queue_report_email(job)
+
+
+def _queue_report_email(job: ImportJob) -> None:
+    try:
+        from notifications.services import queue_import_report_email
+    except ImportError:  # notifications not deployed with this version
+        return
+    errors = [
+        f"line {e.line}, column {e.column}: {e.value!r} {e.reason}"
+        for e in job.row_errors.all()[:20]
+    ]
+    if job.error_message:
+        errors.insert(0, job.error_message)
+    try:
+        queue_import_report_email(
+            job.store,
+            succeeded=job.status != ImportJob.Status.FAILED,
+            source=job.original_name or job.source_url,
+            created=job.rows_created,
+            updated=job.rows_updated,
+            unchanged=job.rows_unchanged,
+            failed=job.rows_rejected,
+            errors=errors,
+            report_url=settings.SITE_URL.rstrip("/")
+            + reverse("admin:imports_importjob_change", args=[job.pk]),
+            dedupe_key=f"import-job:{job.public_id}:{job.runs}",
+        )
+    except Exception:
+        # The report email is a courtesy; the job's own record is the truth.
+        logger.exception("import job %s: report email not queued", job.public_id)
+
+
+# --- rejected lines and exports ---------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def rejected_lines_csv(job: ImportJob) -> Iterator[str]:
+    """The job's rejected lines as CSV text (line, column, value, reason), formulas
+    escaped."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(["line", "column", "value", "reason"])
+    for error in job.row_errors.order_by("line", "id").iterator(chunk_size=2000):
+        yield write_csv_row(writer, [error.line, error.column, error.value, error.reason])
+
+
+EXPORT_COLUMNS = [
+    "id", "title", "description", "link", "image_link", "additional_image_link",
+    "availability", "price", "sale_price", "brand", "gtin", "mpn", "condition",
+    "google_product_category", "product_type", "item_group_id", "quantity",
+]  # fmt: skip
+_AVAILABILITY_TEXT = {
+    "in_stock": "in stock",
+    "out_of_stock": "out of stock",
+    "preorder": "preorder",
+    "backorder": "backorder",
+}
+
+
+def _attribute_keys(store: Store) -> list[str]:
+    table = Product._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT jsonb_object_keys(attributes) FROM {table} "  # noqa: S608
+            "WHERE store_id = %s AND is_active AND jsonb_typeof(attributes) = 'object'",
+            [store.pk],
+        )
+        keys = {k for (k,) in cursor.fetchall()}
+    reserved = set(EXPORT_COLUMNS)
+    return sorted(k for k in keys if k.strip().lower().removeprefix("g:") not in reserved)
+
+
+def export_feed_lines(store: Store, language: str) -> Iterator[str]:
+    """The store's active products as a Letzshop / Google Shopping feed in `language`,
+    tab-separated, one text line at a time (header first). Columns: EXPORT_COLUMNS, then
+    one per `attributes` key (non-text values as JSON). A product without a text in
+    `language` uses the store's language, then English, then any. Every cell goes
+    through `escape_formula`; importing the result gives back the same catalogue."""
+    if language not in LANGUAGE_CODES:
+        raise ValueError(f"unknown language {language!r}")
+    writer = csv.writer(_Echo(), delimiter="\t", lineterminator="\n")
+    extra = _attribute_keys(store)
+    yield writer.writerow(EXPORT_COLUMNS + extra)
+    products = (
+        Product.objects.filter(store=store, is_active=True)
+        .select_related("stock")
+        .prefetch_related("translations")
+        .order_by("sku")
+    )
+    fallbacks = (language, store.default_language, "en")
+    for p in products.iterator(chunk_size=2000):
+        texts = {t.language: t for t in p.translations.all()}
+        text = next((texts[c] for c in fallbacks if c in texts), None) or next(
+            iter(texts.values()), None
+        )
+        stock = getattr(p, "stock", None)
+        attributes = p.attributes if isinstance(p.attributes, dict) else {}
+        values = [
+            p.sku,
+            text.title if text else "",
+            text.description if text else "",
+            p.link,
+            p.image_url,
+            ",".join(p.additional_image_urls or []),
+            _AVAILABILITY_TEXT.get(p.availability, p.availability),
+            f"{p.price:.2f} {p.currency}",
+            f"{p.sale_price:.2f} {p.currency}" if p.sale_price is not None else "",
+            p.brand,
+            p.gtin,
+            p.mpn,
+            p.condition,
+            p.google_product_category,
+            p.product_type,
+            p.group_id,
+            str(stock.on_hand) if stock is not None else "",
+        ]
+        for key in extra:
+            value = attributes.get(key, "")
+            values.append(
+                value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            )
+        yield write_csv_row(writer, values)
+
+
+def export_product_feed(store: Store, language: str, stream: IO[str]) -> int:
+    """Write the store's feed in `language` (see `export_feed_lines`) to the text
+    `stream`. Returns the number of products written. Writes nothing to the database."""
+    count = -1
+    for line in export_feed_lines(store, language):
+        stream.write(line)
+        count += 1
+    return count
+
+
+def feed_export_token(store: Store) -> FeedExportToken:
+    """The store's feed export token, created on first use."""
+    token, _created = FeedExportToken.objects.get_or_create(store=store)
+    return token
+
+
+def rotate_feed_export_token(store: Store) -> FeedExportToken:
+    """Give the store a new feed export token; the old URL stops working."""
+    token = feed_export_token(store)
+    token.token = FeedExportToken._meta.get_field("token").default()
+    token.rotated_at = timezone.now()
+    token.save(update_fields=["token", "rotated_at"])
+    return token
+
+
+def feed_token_matches(store: Store, given: str) -> bool:
+    """Whether `given` is the store's feed export token (constant-time comparison)."""
+    expected = FeedExportToken.objects.filter(store=store).values_list("token", flat=True).first()
+    return bool(expected and given) and hmac.compare_digest(expected.encode(), given.encode())

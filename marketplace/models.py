@@ -458,6 +458,9 @@ class Order(models.Model):
     vat_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     placed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When payment was confirmed; a pending web order still unpaid after
+    # WIZAMART_UNPAID_ORDER_TTL_HOURS is cancelled by the expiry sweep.
+    paid_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -472,7 +475,13 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_non_negative"),
         ]
         indexes = [
-            models.Index(fields=["store", "status", "channel"], name="order_store_status_channel")
+            models.Index(fields=["store", "status", "channel"], name="order_store_status_channel"),
+            models.Index(fields=["store", "placed_at"], name="order_store_placed_at"),
+            models.Index(
+                fields=["placed_at"],
+                condition=Q(status="pending"),
+                name="order_pending_placed_at",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -530,3 +539,61 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class Shipment(models.Model):
+    """One parcel of an order: which lines (and how many units of each) left, with what
+    carrier and tracking number. Written only by `services.ship_order_lines`."""
+
+    class Carrier(models.TextChoices):
+        POST_LU = "post_lu", "POST Luxembourg"
+        DHL = "dhl", "DHL"
+        DPD = "dpd", "DPD"
+        GLS = "gls", "GLS"
+        UPS = "ups", "UPS"
+        FEDEX = "fedex", "FedEx"
+        BPOST = "bpost", "bpost"
+        OTHER = "other", _("Other")
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    carrier = models.CharField(max_length=20, choices=Carrier.choices)
+    tracking_number = models.CharField(max_length=100)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "carrier", "tracking_number"], name="shipment_tracking_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_carrier_display()} {self.tracking_number}"
+
+
+class ShipmentLine(models.Model):
+    """Units of one order line that left in one shipment."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey(
+        OrderLine, on_delete=models.PROTECT, related_name="shipment_lines"
+    )
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["shipment", "order_line"], name="shipment_line_unique"),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1), name="shipment_line_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.order_line_id}"

@@ -1,13 +1,24 @@
-"""Marketplace writes: catalogue and stock. Every change of these rows goes through here."""
+"""Marketplace writes: catalogue, stock, carts, checkout, the order lifecycle and teams.
+
+Every change of these rows goes through here. The order lifecycle (statuses, who may move
+an order where, what each move does to stock) is documented in docs/orders.md and encoded
+in ORDER_TRANSITIONS below.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.translation import get_language, gettext
@@ -18,12 +29,15 @@ from marketplace.models import (
     CartItem,
     Checkout,
     Customer,
+    Membership,
     Order,
     OrderEvent,
     OrderLine,
     OrderNumberSequence,
     Product,
     ProductTranslation,
+    Shipment,
+    ShipmentLine,
     Stock,
     StockMovement,
     Store,
@@ -37,6 +51,13 @@ class DomainError(Exception):
 
 class NotEnoughStock(DomainError):
     pass
+
+
+class TransitionNotAllowed(DomainError):
+    """The order cannot go from its status to the one asked (see ORDER_TRANSITIONS)."""
+
+
+logger = logging.getLogger(__name__)
 
 
 # --- catalogue ------------------------------------------------------------------------
@@ -248,6 +269,8 @@ def attach_cart_to_user(cart: Cart, user) -> None:
 
 
 def _ensure_open(cart: Cart) -> None:
+    if cart.status == Cart.Status.EXPIRED:
+        raise DomainError(gettext("This cart has expired."))
     if cart.status != Cart.Status.OPEN:
         raise DomainError(gettext("This cart has already been checked out."))
 
@@ -484,6 +507,525 @@ def place_orders(
             cart.user = user
         cart.save(update_fields=["status", "user", "updated_at"])
     return checkout
+
+
+# --- order lifecycle --------------------------------------------------------------------
+#
+# Who may move an order where. A status maps to the statuses it may go to; a final status
+# maps to nothing. docs/orders.md explains each move and what it does to stock.
+
+_S = Order.Status
+
+ORDER_TRANSITIONS: dict[str, frozenset[str]] = {
+    _S.PENDING: frozenset({_S.PROCESSING, _S.PARTIALLY_SHIPPED, _S.SHIPPED, _S.CANCELLED}),
+    _S.PROCESSING: frozenset({_S.PARTIALLY_SHIPPED, _S.SHIPPED, _S.CANCELLED, _S.REFUNDED}),
+    _S.PARTIALLY_SHIPPED: frozenset({_S.SHIPPED, _S.CANCELLED, _S.REFUNDED}),
+    _S.SHIPPED: frozenset({_S.DELIVERED, _S.REFUNDED}),
+    _S.DELIVERED: frozenset(),
+    _S.CANCELLED: frozenset(),
+    _S.REFUNDED: frozenset(),
+}
+FINAL_STATUSES = frozenset(status for status, to in ORDER_TRANSITIONS.items() if not to)
+# Reached only by shipping lines (ship_order_lines), never by asking for the status.
+SHIPPING_STATUSES = frozenset({_S.PARTIALLY_SHIPPED, _S.SHIPPED})
+# Statuses from which lines can still be shipped.
+SHIPPABLE_STATUSES = frozenset({_S.PENDING, _S.PROCESSING, _S.PARTIALLY_SHIPPED})
+# Reaching these gives the units still reserved for unshipped lines back to stock.
+RELEASING_STATUSES = frozenset({_S.CANCELLED, _S.REFUNDED})
+
+
+def _status_label(status: str) -> str:
+    return str(Order.Status(status).label).lower()
+
+
+def _lock_order(order: Order) -> Order:
+    return Order.objects.select_for_update().select_related("store").get(pk=order.pk)
+
+
+def _copy_state(order: Order, locked: Order) -> None:
+    """Let the caller's instance show what the locked copy now holds."""
+    order.status = locked.status
+    order.paid_at = locked.paid_at
+    order.updated_at = locked.updated_at
+
+
+def _notify(queue_name: str, *args: Any, **kwargs: Any) -> None:
+    """Queue an email through notifications, in the caller's transaction (the outbox row
+    commits or rolls back with the change; sending happens after commit). A refused
+    address or a missing template is logged, never a reason to refuse the change."""
+    from notifications import services as notifications
+    from notifications.selectors import UnknownEmailTemplate
+
+    queue = getattr(notifications, queue_name, None)
+    if queue is None:
+        return
+    try:
+        with transaction.atomic():
+            queue(*args, **kwargs)
+    except (ValidationError, UnknownEmailTemplate):
+        logger.warning("%s not queued", queue_name, exc_info=True)
+
+
+def _reservations_held(order: Order) -> dict[int, int]:
+    """Units each product still has reserved for this order, from its stock movements
+    (reserve adds, fulfil and release take away). An order that never reserved (e.g.
+    imported) holds nothing, so nothing is released or un-reserved for it."""
+    rows = (
+        StockMovement.objects.filter(order=order)
+        .order_by()
+        .values("product_id")
+        .annotate(held=Sum("reserved_delta"))
+    )
+    return {row["product_id"]: row["held"] for row in rows if row["held"] > 0}
+
+
+def _release_reservations(order: Order, *, actor=None) -> None:
+    unshipped: dict[int, int] = {}
+    for line in order.lines.filter(product__isnull=False):
+        left = line.quantity - line.quantity_shipped
+        if left > 0:
+            unshipped[line.product_id] = unshipped.get(line.product_id, 0) + left
+    held = _reservations_held(order)
+    to_release = {
+        product_id: min(left, held.get(product_id, 0))
+        for product_id, left in unshipped.items()
+        if held.get(product_id, 0) > 0
+    }
+    if not to_release:
+        return
+    stocks = Stock.objects.select_for_update().filter(product_id__in=to_release).order_by("pk")
+    for stock in stocks:
+        quantity = to_release[stock.product_id]
+        stock.reserved -= quantity
+        stock.save(update_fields=["reserved", "updated_at"])
+        _record_movement(
+            stock,
+            StockMovement.Kind.RELEASE,
+            on_hand_delta=0,
+            reserved_delta=-quantity,
+            order=order,
+            actor=actor,
+            note=order.number,
+        )
+
+
+def _transition_locked(
+    order: Order, to: str, *, actor=None, note: str = "", shipping: bool = False
+) -> bool:
+    """Move a row already locked by the caller. See transition_order."""
+    try:
+        to = Order.Status(to)
+    except ValueError:
+        raise TransitionNotAllowed(gettext("Unknown order status %(to)r.") % {"to": to}) from None
+    if order.status == to:
+        return False
+    if order.status in FINAL_STATUSES:
+        raise TransitionNotAllowed(
+            gettext("Order %(number)s is %(status)s: it can no longer change.")
+            % {"number": order.number, "status": _status_label(order.status)}
+        )
+    if to not in ORDER_TRANSITIONS[order.status]:
+        raise TransitionNotAllowed(
+            gettext("Order %(number)s is %(status)s and cannot become %(to)s.")
+            % {
+                "number": order.number,
+                "status": _status_label(order.status),
+                "to": _status_label(to),
+            }
+        )
+    if to in SHIPPING_STATUSES and not shipping:
+        raise TransitionNotAllowed(
+            gettext("Ship the lines of order %(number)s (carrier and tracking) to mark it %(to)s.")
+            % {"number": order.number, "to": _status_label(to)}
+        )
+    if to in RELEASING_STATUSES:
+        _release_reservations(order, actor=actor)
+    from_status = order.status
+    order.status = to
+    order.save(update_fields=["status", "updated_at"])
+    OrderEvent.objects.create(
+        order=order, actor=actor, from_status=from_status, to_status=to, note=note
+    )
+    if to == _S.CANCELLED:
+        _notify("queue_order_cancelled_email", order, reason=note)
+    return True
+
+
+def transition_order(order: Order, to: str, *, actor=None, note: str = "") -> bool:
+    """Move `order` to status `to`, the one way every status changes.
+
+    Locks the order row, checks ORDER_TRANSITIONS, writes only `status`/`updated_at`, adds
+    an OrderEvent (actor, from, to, note). Reaching cancelled or refunded releases the
+    units still reserved for unshipped lines (StockMovement kind release) and, for
+    cancelled, queues the shopper's cancellation email (sent after commit).
+
+    Idempotent: when the order already is in `to`, writes nothing and returns False.
+    Raises TransitionNotAllowed for a move the table forbids, out of a final status, or
+    to shipped/partially shipped (those come from ship_order_lines); nothing is written.
+    Updates `order` in place and returns True when it moved.
+    """
+    with transaction.atomic():
+        locked = _lock_order(order)
+        changed = _transition_locked(locked, to, actor=actor, note=note)
+    _copy_state(order, locked)
+    return changed
+
+
+def accept_order(order: Order, *, actor=None, note: str = "") -> bool:
+    """pending -> processing: the store is preparing the order. See transition_order."""
+    return transition_order(order, _S.PROCESSING, actor=actor, note=note)
+
+
+def cancel_order(order: Order, *, actor=None, note: str = "") -> bool:
+    """-> cancelled: unshipped reservations go back to stock, the shopper is told.
+    See transition_order."""
+    return transition_order(order, _S.CANCELLED, actor=actor, note=note)
+
+
+def mark_delivered(order: Order, *, actor=None, note: str = "") -> bool:
+    """shipped -> delivered (final). See transition_order."""
+    return transition_order(order, _S.DELIVERED, actor=actor, note=note)
+
+
+def refund_order(order: Order, *, actor=None, note: str = "") -> bool:
+    """-> refunded (final): money returned; unshipped reservations released. Records the
+    fact only: the payment provider call happens before, outside this transaction."""
+    return transition_order(order, _S.REFUNDED, actor=actor, note=note)
+
+
+def mark_order_paid(order: Order, *, paid_at=None) -> bool:
+    """Record that the order is paid (sets `paid_at`), so the unpaid-order sweep leaves
+    it alone. Idempotent: an order already paid keeps its first date; returns False."""
+    with transaction.atomic():
+        locked = _lock_order(order)
+        changed = locked.paid_at is None
+        if changed:
+            locked.paid_at = paid_at or timezone.now()
+            locked.save(update_fields=["paid_at", "updated_at"])
+    _copy_state(order, locked)
+    return changed
+
+
+def ship_order_lines(
+    order: Order,
+    quantities: dict[int, int],
+    *,
+    carrier: str,
+    tracking_number: str,
+    actor=None,
+    tracking_url: str = "",
+    note: str = "",
+) -> Shipment:
+    """Ship units of some lines in one parcel: `quantities` maps OrderLine id -> units.
+
+    In one transaction, with the order row then the Stock rows locked (primary-key
+    order): checks every line belongs to the order and has that many units left to
+    ship; fulfils stock (on hand and the order's reservation both go down, StockMovement
+    kind fulfil); writes a Shipment with its ShipmentLines; raises `quantity_shipped`;
+    moves the order to shipped when every line is shipped, else partially shipped
+    (OrderEvent); queues the shopper's shipped email with tracking.
+
+    Idempotent on (carrier, tracking number): the same parcel again returns the existing
+    Shipment and writes nothing. Raises DomainError (no carrier or tracking, nothing to
+    ship, a foreign line, more than left to ship, tracking already used for other
+    units), TransitionNotAllowed (order cancelled, shipped or closed) and NotEnoughStock
+    (fewer units on hand than shipped); then nothing is written.
+    """
+    carrier = (carrier or "").strip()
+    tracking_number = (tracking_number or "").strip()
+    if carrier not in Shipment.Carrier.values:
+        raise DomainError(gettext("Choose the carrier."))
+    if not tracking_number:
+        raise DomainError(gettext("Enter the tracking number."))
+    wanted: dict[int, int] = {}
+    for line_id, quantity in quantities.items():
+        quantity = int(quantity)
+        if quantity < 0:
+            raise DomainError(gettext("Quantities to ship cannot be negative."))
+        if quantity:
+            wanted[int(line_id)] = quantity
+    if not wanted:
+        raise DomainError(gettext("Choose at least one unit to ship."))
+
+    with transaction.atomic():
+        locked = _lock_order(order)
+        existing = (
+            Shipment.objects.filter(order=locked, carrier=carrier, tracking_number=tracking_number)
+            .prefetch_related("lines")
+            .first()
+        )
+        if existing is not None:
+            if {line.order_line_id: line.quantity for line in existing.lines.all()} == wanted:
+                _copy_state(order, locked)
+                return existing
+            raise DomainError(
+                gettext("Tracking number %(tracking)s is already used for this order.")
+                % {"tracking": tracking_number}
+            )
+        if locked.status not in SHIPPABLE_STATUSES:
+            raise TransitionNotAllowed(
+                gettext("Order %(number)s is %(status)s: nothing can be shipped.")
+                % {"number": locked.number, "status": _status_label(locked.status)}
+            )
+        lines = {line.pk: line for line in locked.lines.all()}
+        for line_id, quantity in wanted.items():
+            line = lines.get(line_id)
+            if line is None:
+                raise DomainError(
+                    gettext("Line %(line)s is not part of order %(number)s.")
+                    % {"line": line_id, "number": locked.number}
+                )
+            left = line.quantity - line.quantity_shipped
+            if quantity > left:
+                raise DomainError(
+                    gettext("Cannot ship %(quantity)d of %(sku)s: %(left)d left to ship.")
+                    % {"quantity": quantity, "sku": line.sku or line.title, "left": left}
+                )
+
+        per_product: dict[int, int] = {}
+        for line_id, quantity in wanted.items():
+            product_id = lines[line_id].product_id
+            if product_id is not None:
+                per_product[product_id] = per_product.get(product_id, 0) + quantity
+        stocks = {
+            stock.product_id: stock
+            for stock in Stock.objects.select_for_update()
+            .filter(product_id__in=per_product)
+            .order_by("pk")
+        }
+        held = _reservations_held(locked)
+        for product_id in sorted(per_product):
+            quantity = per_product[product_id]
+            unreserve = min(quantity, held.get(product_id, 0))
+            stock = stocks.get(product_id)
+            if stock is None or stock.on_hand - quantity < stock.reserved - unreserve:
+                sku = next(li.sku for li in lines.values() if li.product_id == product_id)
+                raise NotEnoughStock(
+                    gettext("Not enough stock on hand to ship %(quantity)d of %(sku)s.")
+                    % {"quantity": quantity, "sku": sku}
+                )
+            stock.on_hand -= quantity
+            stock.reserved -= unreserve
+            stock.save(update_fields=["on_hand", "reserved", "updated_at"])
+            _record_movement(
+                stock,
+                StockMovement.Kind.FULFIL,
+                on_hand_delta=-quantity,
+                reserved_delta=-unreserve,
+                order=locked,
+                actor=actor,
+                note=f"{locked.number} {tracking_number}",
+            )
+
+        shipment = Shipment.objects.create(
+            order=locked,
+            carrier=carrier,
+            tracking_number=tracking_number,
+            tracking_url=tracking_url,
+            created_by=actor,
+        )
+        ShipmentLine.objects.bulk_create(
+            ShipmentLine(shipment=shipment, order_line_id=line_id, quantity=quantity)
+            for line_id, quantity in wanted.items()
+        )
+        for line_id, quantity in wanted.items():
+            lines[line_id].quantity_shipped += quantity
+        OrderLine.objects.bulk_update([lines[line_id] for line_id in wanted], ["quantity_shipped"])
+        done = all(line.quantity_shipped == line.quantity for line in lines.values())
+        _transition_locked(
+            locked,
+            _S.SHIPPED if done else _S.PARTIALLY_SHIPPED,
+            actor=actor,
+            note=note or f"{shipment.get_carrier_display()} {tracking_number}",
+            shipping=True,
+        )
+        _notify(
+            "queue_order_shipped_email",
+            locked,
+            tracking_number,
+            shipment.get_carrier_display(),
+            tracking_url,
+        )
+    _copy_state(order, locked)
+    return shipment
+
+
+# --- expiry sweeps ----------------------------------------------------------------------
+
+
+def expire_unpaid_orders(*, now=None, batch_size: int = 100) -> int:
+    """Cancel pending web orders still unpaid WIZAMART_UNPAID_ORDER_TTL_HOURS after they
+    were placed, releasing their reservations (through the cancel transition: event,
+    release movements, email). Letzshop orders are paid through Letzshop and never expire.
+
+    Safe to run twice at once: rows are taken with SKIP LOCKED in short batches and a
+    cancelled order is a no-op. An order that fails is logged and skipped. Returns how
+    many orders this run cancelled.
+    """
+    now = now or timezone.now()
+    hours = settings.WIZAMART_UNPAID_ORDER_TTL_HOURS
+    cutoff = now - timedelta(hours=hours)
+    note = gettext("Unpaid after %(hours)d hours.") % {"hours": hours}
+    cancelled = 0
+    failed: set[int] = set()
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Order.objects.select_for_update(skip_locked=True)
+                .select_related("store")
+                .filter(
+                    status=_S.PENDING,
+                    paid_at__isnull=True,
+                    channel=Order.Channel.WEB,
+                    placed_at__lt=cutoff,
+                )
+                .exclude(pk__in=failed)
+                .order_by("placed_at", "pk")[:batch_size]
+            )
+            for order in batch:
+                try:
+                    with transaction.atomic():
+                        cancelled += _transition_locked(order, _S.CANCELLED, note=note)
+                except Exception:
+                    failed.add(order.pk)
+                    logger.exception("could not expire order %s", order.pk)
+        if len(batch) < batch_size:
+            return cancelled
+
+
+def expire_abandoned_carts(*, now=None, batch_size: int = 500) -> int:
+    """Mark open carts untouched for WIZAMART_CART_TTL_HOURS as expired. Carts hold no
+    reservation (stock is reserved at checkout), so nothing else changes; a shopper who
+    comes back gets a new cart. Safe to run twice at once (SKIP LOCKED, conditional
+    update). Returns how many carts this run expired."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.WIZAMART_CART_TTL_HOURS)
+    expired = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Cart.objects.select_for_update(skip_locked=True)
+                .filter(status=Cart.Status.OPEN, updated_at__lt=cutoff)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if ids:
+                expired += Cart.objects.filter(pk__in=ids, status=Cart.Status.OPEN).update(
+                    status=Cart.Status.EXPIRED, updated_at=now
+                )
+        if len(ids) < batch_size:
+            return expired
+
+
+# --- store teams ------------------------------------------------------------------------
+
+
+def _owner_count(store: Store) -> int:
+    # Locks the owners' rows so two demotions cannot both leave the store without one.
+    return len(
+        Membership.objects.select_for_update()
+        .filter(store=store, role=Membership.Role.OWNER)
+        .values_list("pk", flat=True)
+    )
+
+
+def _accept_url(user) -> str:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    if user.has_usable_password():
+        path = reverse("backoffice:index")
+    else:
+        path = reverse(
+            "notifications:password_reset_confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+    return settings.SITE_URL.rstrip("/") + path
+
+
+@transaction.atomic
+def invite_team_member(store: Store, email: str, role: str, *, invited_by=None) -> Membership:
+    """Give the person at `email` a place in `store`'s team with `role`.
+
+    Creates the user when no account has this email (username = email, unusable
+    password: they choose one through the link in the invitation), writes the
+    Membership and queues the invitation email (after commit). Idempotent: inviting a
+    member again with the same role writes and queues nothing. Raises DomainError for a
+    bad email or role, or a member who already has another role (use
+    change_member_role).
+    """
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise DomainError(gettext("Enter a valid email address.")) from None
+    if role not in Membership.Role.values:
+        raise DomainError(gettext("Unknown role %(role)r.") % {"role": role})
+    User = get_user_model()
+    user = User.objects.filter(email__iexact=email).order_by("pk").first()
+    if user is None:
+        user = User.objects.filter(username__iexact=email).first()
+    if user is None:
+        user = User(username=email[:150], email=email)
+        user.set_unusable_password()
+        user.save()
+    membership, created = Membership.objects.get_or_create(
+        user=user, store=store, defaults={"role": role}
+    )
+    if not created:
+        if membership.role != role:
+            raise DomainError(
+                gettext("%(email)s is already in the team as %(role)s.")
+                % {"email": email, "role": membership.get_role_display()}
+            )
+        return membership
+    _notify(
+        "queue_team_invitation_email",
+        to=email,
+        store=store,
+        invited_by=(invited_by.get_full_name() or invited_by.get_username())
+        if invited_by is not None
+        else store.name,
+        role=str(membership.get_role_display()),
+        accept_url=_accept_url(user),
+        dedupe_key=f"team_invitation:{membership.pk}",
+    )
+    return membership
+
+
+@transaction.atomic
+def change_member_role(membership: Membership, role: str, *, actor=None) -> bool:
+    """Set a member's role. No-op (False) when it already is. Raises DomainError for an
+    unknown role or when it would leave the store without an owner."""
+    if role not in Membership.Role.values:
+        raise DomainError(gettext("Unknown role %(role)r.") % {"role": role})
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == role:
+        return False
+    if locked.role == Membership.Role.OWNER and _owner_count(locked.store) <= 1:
+        raise DomainError(gettext("A store keeps at least one owner."))
+    locked.role = role
+    locked.save(update_fields=["role"])
+    membership.role = role
+    return True
+
+
+@transaction.atomic
+def remove_team_member(membership: Membership, *, actor=None) -> bool:
+    """Remove a member from the store's team. No-op (False) when already gone. Raises
+    DomainError when it is the store's last owner."""
+    locked = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    if locked is None:
+        return False
+    if locked.role == Membership.Role.OWNER and _owner_count(locked.store) <= 1:
+        raise DomainError(gettext("A store keeps at least one owner."))
+    locked.delete()
+    return True
 
 
 def register_shopper(*, username: str, email: str, password: str):

@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "billing",
     "notifications",
     "imports",
+    "imports.letzshop",
 ]
 
 MIDDLEWARE = [
@@ -184,6 +185,26 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # django_celery_beat's DatabaseScheduler copies these entries into its tables at start-up.
 
 CELERY_BEAT_SCHEDULE = {
+    "letzshop-sync-due-accounts": {
+        "task": "imports.letzshop.tasks.sync_due_accounts",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "letzshop-retry-fulfilment": {
+        "task": "imports.letzshop.tasks.retry_due_fulfilment_tasks",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "marketplace-expire-unpaid-orders": {
+        "task": "marketplace.tasks.expire_unpaid_orders",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+    "marketplace-expire-abandoned-carts": {
+        "task": "marketplace.tasks.expire_abandoned_carts",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
     "notifications-sweep-outbox": {
         "task": "notifications.tasks.sweep_outbox",
         "schedule": 60.0,
@@ -377,6 +398,43 @@ WIZAMART_CURRENCY = "EUR"
 WIZAMART_DEFAULT_VAT_RATE = Decimal("17.00")
 WIZAMART_PRODUCTS_PER_PAGE = env_int("WIZAMART_PRODUCTS_PER_PAGE", 24)
 
+# Imports: feeds fetched from a URL are refused above this size or after this time; an
+# import waiting for another import of the same store is retried after this delay.
+WIZAMART_FEED_MAX_BYTES = env_int("WIZAMART_FEED_MAX_BYTES", 200 * 1024 * 1024)
+WIZAMART_FEED_TIMEOUT_SECONDS = env_int("WIZAMART_FEED_TIMEOUT_SECONDS", 60)
+WIZAMART_IMPORT_RETRY_SECONDS = env_int("WIZAMART_IMPORT_RETRY_SECONDS", 30)
+# An open cart untouched this long is expired by marketplace.tasks.expire_abandoned_carts.
+WIZAMART_CART_TTL_HOURS = env_int("WIZAMART_CART_TTL_HOURS", 72)
+# A pending web order still unpaid this long is cancelled (reservations released) by
+# marketplace.tasks.expire_unpaid_orders.
+WIZAMART_UNPAID_ORDER_TTL_HOURS = env_int("WIZAMART_UNPAID_ORDER_TTL_HOURS", 48)
+for _name in ("WIZAMART_CART_TTL_HOURS", "WIZAMART_UNPAID_ORDER_TTL_HOURS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 (hours).")
+
+
+# --- letzshop -----------------------------------------------------------------------
+# Without LETZSHOP_ENDPOINT local runs talk to the development server
+# (`python -m letzshop_dev --port 8765 --seed`). API keys are stored encrypted with the
+# first of WIZAMART_ENCRYPTION_KEYS (Fernet keys, comma-separated); every key decrypts, so
+# a new key goes first and old ones stay until re-encrypted.
+
+LETZSHOP_ENDPOINT = env_str(
+    "LETZSHOP_ENDPOINT", "http://127.0.0.1:8765/graphql" if (DEBUG or EMBEDDED or TESTING) else ""
+)
+WIZAMART_ENCRYPTION_KEYS = env_list("WIZAMART_ENCRYPTION_KEYS", [])
+if not WIZAMART_ENCRYPTION_KEYS and not (DEBUG or EMBEDDED or TESTING):
+    raise ImproperlyConfigured("WIZAMART_ENCRYPTION_KEYS is required when DJANGO_DEBUG is off.")
+LETZSHOP_PAGE_SIZE = env_int("LETZSHOP_PAGE_SIZE", 50)
+LETZSHOP_HTTP_TIMEOUT = env_int("LETZSHOP_HTTP_TIMEOUT", 30)
+# Within one sync a page is tried this many times (network errors and 5xx), pausing
+# LETZSHOP_HTTP_RETRY_SECONDS * 2**attempt in between.
+LETZSHOP_HTTP_ATTEMPTS = env_int("LETZSHOP_HTTP_ATTEMPTS", 3)
+LETZSHOP_HTTP_RETRY_SECONDS = env_int("LETZSHOP_HTTP_RETRY_SECONDS", 0 if TESTING else 2)
+# Fulfilment tasks: exponential backoff from this base, capped, then failed.
+LETZSHOP_TASK_RETRY_BASE_SECONDS = env_int("LETZSHOP_TASK_RETRY_BASE_SECONDS", 30)
+LETZSHOP_TASK_RETRY_MAX_SECONDS = env_int("LETZSHOP_TASK_RETRY_MAX_SECONDS", 3600)
+LETZSHOP_TASK_MAX_ATTEMPTS = env_int("LETZSHOP_TASK_MAX_ATTEMPTS", 10)
 
 # --- security (production) ----------------------------------------------------------
 

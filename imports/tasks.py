@@ -1,0 +1,21 @@
+"""Imports tasks (routed to the `imports` queue). Thin: ids in, one service call."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from imports.services import ImportBusy, run_import_job
+
+
+@shared_task(bind=True, acks_late=True, max_retries=120)
+def run_import(self, job_id: int) -> str:
+    """Run ImportJob `job_id` (`imports.services.run_import_job`). While another import
+    of the same store holds its lock, retry after WIZAMART_IMPORT_RETRY_SECONDS. A
+    worker killed mid-job leaves the message unacknowledged: it is delivered again and
+    the job re-run, which ends correct."""
+    try:
+        job = run_import_job(job_id)
+    except ImportBusy as exc:
+        raise self.retry(exc=exc, countdown=settings.WIZAMART_IMPORT_RETRY_SECONDS) from exc
+    return job.status
