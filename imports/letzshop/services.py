@@ -1,0 +1,988 @@
+"""Letzshop writes: accounts, order sync, exceptions and the fulfilment queue.
+
+Network calls never happen inside a transaction: pages are fetched first, then each
+shipment is written in its own short transaction; fulfilment decisions are written
+locally and queued as FulfilmentTasks sent after commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from imports.letzshop import selectors
+from imports.letzshop.client import CallRecord, LetzshopClient, LetzshopError
+from imports.letzshop.models import (
+    FulfilmentTask,
+    HistoricalImport,
+    InventoryUnit,
+    LetzshopAccount,
+    OrderException,
+    SyncLog,
+    decrypt_secret,
+    encrypt_secret,
+)
+from marketplace.models import (
+    LANGUAGE_CODES,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    Stock,
+    StockMovement,
+    Store,
+)
+from marketplace.money import round_money, vat_included
+from marketplace.services import DomainError, _customer_for, _next_order_number, _record_movement
+
+ADVISORY_LOCK_NAMESPACE = 0x4C5A  # "LZ": pg_try_advisory_lock(namespace, account id)
+EU_COUNTRIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
+_ORDER_FIELDS = {f.name for f in Order._meta.get_fields()}
+Unit = InventoryUnit.State
+
+
+class OpenExceptions(DomainError):
+    """The order has unmatched products; staff must map or ignore them before confirming."""
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+def connect_account(
+    store: Store,
+    *,
+    api_key: str,
+    vendor_id: str = "",
+    endpoint: str = "",
+    auto_sync: bool = True,
+    interval_minutes: int = 15,
+) -> LetzshopAccount:
+    """Create or update the store's Letzshop account; the key is stored encrypted."""
+    account, _created = LetzshopAccount.objects.update_or_create(
+        store=store,
+        defaults={
+            "api_key_encrypted": encrypt_secret(api_key),
+            "vendor_id": vendor_id,
+            "endpoint": endpoint,
+            "auto_sync": auto_sync,
+            "interval_minutes": interval_minutes,
+        },
+    )
+    return account
+
+
+def set_api_key(account: LetzshopAccount, api_key: str) -> None:
+    """Replace the key (encrypted with the first configured key) and clear a refusal."""
+    account.api_key = api_key
+    updates = {"api_key_encrypted": account.api_key_encrypted, "updated_at": timezone.now()}
+    if account.status == LetzshopAccount.Status.AUTH_FAILED:
+        updates.update(status=LetzshopAccount.Status.NEW, last_error="")
+    LetzshopAccount.objects.filter(pk=account.pk).update(**updates)
+    for name, value in updates.items():
+        setattr(account, name, value)
+
+
+def reencrypt_api_keys() -> int:
+    """After a new key was put first in WIZAMART_ENCRYPTION_KEYS: rewrite every stored
+    key with it, so the old key can be removed. Idempotent; returns the rows rewritten."""
+    count = 0
+    for account in LetzshopAccount.objects.only("pk", "api_key_encrypted"):
+        LetzshopAccount.objects.filter(
+            pk=account.pk, api_key_encrypted=account.api_key_encrypted
+        ).update(api_key_encrypted=encrypt_secret(decrypt_secret(account.api_key_encrypted)))
+        count += 1
+    return count
+
+
+def client_for(account: LetzshopAccount, *, attempts: int | None = None) -> LetzshopClient:
+    """A client for the account whose every HTTP attempt is written to SyncLog."""
+
+    def record(call: CallRecord) -> None:
+        SyncLog.objects.create(
+            account=account,
+            operation=call.operation,
+            request_summary=call.summary,
+            duration_ms=call.duration_ms,
+            outcome=SyncLog.Outcome.ERROR if call.error else SyncLog.Outcome.OK,
+            http_status=call.http_status,
+            error_message=call.error,
+        )
+
+    try:
+        api_key = account.api_key
+    except ValueError as exc:
+        raise LetzshopError(str(exc)) from exc
+    return LetzshopClient(
+        account.endpoint_url,
+        api_key,
+        recorder=record,
+        timeout=settings.LETZSHOP_HTTP_TIMEOUT,
+        attempts=attempts if attempts is not None else settings.LETZSHOP_HTTP_ATTEMPTS,
+        retry_seconds=settings.LETZSHOP_HTTP_RETRY_SECONDS,
+    )
+
+
+def _record_account_outcome(
+    account: LetzshopAccount, error: Exception | None, *, synced: bool
+) -> None:
+    now = timezone.now()
+    if error is None:
+        updates = {"status": LetzshopAccount.Status.OK, "last_error": ""}
+        if synced:
+            updates["last_synced_at"] = now
+    else:
+        unauthorized = isinstance(error, LetzshopError) and error.unauthorized
+        updates = {
+            "status": LetzshopAccount.Status.AUTH_FAILED
+            if unauthorized
+            else LetzshopAccount.Status.ERROR,
+            "last_error": str(error)[:2000],
+        }
+    updates["updated_at"] = now
+    LetzshopAccount.objects.filter(pk=account.pk).update(**updates)
+    for name, value in updates.items():
+        setattr(account, name, value)
+
+
+def test_connection(account: LetzshopAccount) -> list[dict]:
+    """Ask Letzshop which vendors the key manages; records OK or the error on the account.
+
+    Returns the vendors; raises LetzshopError (already recorded). Fills an empty vendor_id
+    when the key manages exactly one vendor."""
+    try:
+        vendors = client_for(account, attempts=1).viewer_vendors()
+    except LetzshopError as exc:
+        _record_account_outcome(account, exc, synced=False)
+        raise
+    if account.vendor_id and account.vendor_id not in {v["id"] for v in vendors}:
+        error = LetzshopError(f"The API key does not manage vendor {account.vendor_id}.")
+        _record_account_outcome(account, error, synced=False)
+        raise error
+    if not account.vendor_id and len(vendors) == 1:
+        LetzshopAccount.objects.filter(pk=account.pk).update(vendor_id=vendors[0]["id"])
+        account.vendor_id = vendors[0]["id"]
+    _record_account_outcome(account, None, synced=False)
+    return vendors
+
+
+# --- sync -----------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    seen: int = 0
+    created: int = 0
+    pages: int = 0
+    skipped: bool = False  # another sync of this account was running
+    error: str = ""
+    order_ids: list[int] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _account_lock(account: LetzshopAccount) -> Iterator[bool]:
+    """A session-level PostgreSQL advisory lock per account, held across the sync's many
+    short transactions; yields False when another session holds it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, account.pk])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, account.pk]
+                )
+
+
+def sync_account(
+    account: LetzshopAccount,
+    *,
+    states: Iterable[str] = ("unconfirmed",),
+    historical: HistoricalImport | None = None,
+) -> SyncResult:
+    """Import every shipment of `states`, page by page, as orders of the account's store.
+
+    Idempotent: a shipment already imported is skipped, whatever ran before or alongside
+    (advisory lock per account, then an existence check and the unique constraint inside
+    each shipment's transaction). A transient error on a page is retried by the client
+    (LETZSHOP_HTTP_ATTEMPTS); a lasting one stops the sync and is recorded on the account
+    (status, last_error) and on `historical`; it is returned, never raised. Afterwards open
+    exceptions whose GTIN now exists in the catalogue are resolved.
+    """
+    result = SyncResult()
+    LetzshopAccount.objects.filter(pk=account.pk).update(last_attempt_at=timezone.now())
+    with _account_lock(account) as acquired:
+        if not acquired:
+            result.skipped = True
+            return result
+        error: Exception | None = None
+        try:
+            client = client_for(account)
+            page_size = settings.LETZSHOP_PAGE_SIZE
+            if historical is not None:
+                total = sum(
+                    client.shipments_page(
+                        state=state, vendor_id=account.vendor_id, first=0, after=None
+                    ).total_count
+                    for state in states
+                )
+                HistoricalImport.objects.filter(pk=historical.pk).update(shipments_total=total)
+            for state in states:
+                for page in client.iter_shipment_pages(
+                    state=state, vendor_id=account.vendor_id, first=page_size
+                ):
+                    created = import_shipments(account.store, page.nodes)
+                    result.pages += 1
+                    result.seen += len(page.nodes)
+                    result.created += len(created)
+                    result.order_ids.extend(order.pk for order in created)
+                    if historical is not None:
+                        HistoricalImport.objects.filter(pk=historical.pk).update(
+                            pages_done=F("pages_done") + 1,
+                            shipments_seen=F("shipments_seen") + len(page.nodes),
+                            shipments_created=F("shipments_created") + len(created),
+                        )
+            resolve_exceptions_for_store(account.store)
+        except LetzshopError as exc:
+            error = exc
+            result.error = str(exc)
+        _record_account_outcome(account, error, synced=error is None)
+    return result
+
+
+def sync_due_accounts(now: datetime | None = None) -> list[int]:
+    """Queue a sync for every account whose interval has elapsed; returns their ids."""
+    from imports.letzshop import tasks
+
+    account_ids = [account.pk for account in selectors.due_accounts(now or timezone.now())]
+    for account_id in account_ids:
+        tasks.sync_account_task.apply_async(args=[account_id])
+    return account_ids
+
+
+def start_historical_import(account: LetzshopAccount) -> HistoricalImport:
+    """Create a queued HistoricalImport and queue its task after commit."""
+    from imports.letzshop import tasks
+
+    historical = HistoricalImport.objects.create(account=account)
+    transaction.on_commit(lambda: tasks.run_historical_import.apply_async(args=[historical.pk]))
+    return historical
+
+
+def run_historical_import(historical_import_id: int) -> HistoricalImport:
+    """Run a queued import: confirmed then unconfirmed shipments. At most once (claim)."""
+    now = timezone.now()
+    claimed = HistoricalImport.objects.filter(
+        pk=historical_import_id, status=HistoricalImport.Status.QUEUED
+    ).update(status=HistoricalImport.Status.RUNNING, started_at=now)
+    historical = HistoricalImport.objects.select_related("account__store").get(
+        pk=historical_import_id
+    )
+    if not claimed:
+        return historical
+    result = sync_account(
+        historical.account, states=("confirmed", "unconfirmed"), historical=historical
+    )
+    if result.skipped:
+        result.error = "Another sync of this account was running; start the import again."
+    HistoricalImport.objects.filter(pk=historical.pk).update(
+        status=HistoricalImport.Status.FAILED
+        if result.error
+        else HistoricalImport.Status.SUCCEEDED,
+        error=result.error,
+        finished_at=timezone.now(),
+    )
+    historical.refresh_from_db()
+    return historical
+
+
+def _gtin_key(value: str | None) -> str:
+    return (value or "").strip().lstrip("0")
+
+
+class _Catalogue:
+    """The store's products matching a page's GTINs and SKUs, fetched in two queries."""
+
+    def __init__(self, store: Store, nodes: list[dict]) -> None:
+        gtins, skus = set(), set()
+        for node in nodes:
+            for unit in node["inventoryUnits"]:
+                variant = unit["variant"]
+                number = (variant.get("tradeId") or {}).get("number")
+                if number:
+                    key = _gtin_key(number)
+                    gtins.update(
+                        {number, key, key.zfill(8), key.zfill(12), key.zfill(13), key.zfill(14)}
+                    )
+                if variant.get("sku"):
+                    skus.add(variant["sku"])
+        self.by_gtin: dict[str, Product] = {}
+        self.by_sku: dict[str, Product] = {}
+        products = Product.objects.filter(store=store).filter(
+            Q(gtin__in=gtins - {""}) | Q(sku__in=skus)
+        )
+        # Active products first, then oldest: the same pick every time.
+        for product in sorted(products, key=lambda p: (not p.is_active, p.pk)):
+            if product.gtin:
+                self.by_gtin.setdefault(_gtin_key(product.gtin), product)
+            self.by_sku.setdefault(product.sku, product)
+
+    def match(self, variant: dict) -> Product | None:
+        number = (variant.get("tradeId") or {}).get("number")
+        if number and _gtin_key(number) in self.by_gtin:
+            return self.by_gtin[_gtin_key(number)]
+        if variant.get("sku"):
+            return self.by_sku.get(variant["sku"])
+        return None
+
+
+def import_shipments(store: Store, nodes: list[dict]) -> list[Order]:
+    """Import a page of shipments; returns the orders created (already imported: skipped)."""
+    if not nodes:
+        return []
+    existing = set(
+        Order.objects.filter(
+            store=store, channel=Order.Channel.LETZSHOP, external_id__in=[n["id"] for n in nodes]
+        ).values_list("external_id", flat=True)
+    )
+    fresh = [node for node in nodes if node["id"] not in existing]
+    if not fresh:
+        return []
+    catalogue = _Catalogue(store, fresh)
+    created = []
+    for node in fresh:
+        order = import_shipment(store, node, catalogue=catalogue)
+        if order is not None:
+            created.append(order)
+    return created
+
+
+def _decimal(value) -> Decimal:
+    return round_money(Decimal(str(value)))
+
+
+def _address(raw: dict | None) -> dict:
+    raw = raw or {}
+    country = raw.get("country") or {}
+    first, last = raw.get("firstName") or "", raw.get("lastName") or ""
+    street = " ".join(p for p in (raw.get("streetNumber"), raw.get("streetName")) if p)
+    return {
+        "name": f"{first} {last}".strip(),
+        "first_name": first,
+        "last_name": last,
+        "company": raw.get("company") or "",
+        "street": street,
+        "street_name": raw.get("streetName") or "",
+        "street_number": raw.get("streetNumber") or "",
+        "postal_code": raw.get("zipCode") or "",
+        "city": raw.get("city") or "",
+        "country": (country.get("iso") or "").upper(),
+        "country_name": country.get("name") or "",
+        "phone": raw.get("phone") or "",
+    }
+
+
+def _vat_regime(country: str) -> str:
+    if country == "LU" or not country:
+        return Order.VatRegime.DOMESTIC
+    if country in EU_COUNTRIES:
+        return Order.VatRegime.OSS
+    return Order.VatRegime.EXPORT
+
+
+def _title(variant: dict, locale: str) -> str:
+    names = (variant.get("product") or {}).get("name") or {}
+    for code in (locale, "en", "fr", "de"):
+        if names.get(code):
+            return names[code]
+    return variant.get("sku") or (variant.get("tradeId") or {}).get("number") or variant["id"]
+
+
+def _status_from_units(states: list[str], tracked: bool) -> str:
+    if states and all(s == Unit.CONFIRMED_UNAVAILABLE for s in states):
+        return Order.Status.CANCELLED
+    if any(s == Unit.CONFIRMED_AVAILABLE for s in states):
+        return Order.Status.SHIPPED if tracked else Order.Status.PROCESSING
+    return Order.Status.PENDING
+
+
+def import_shipment(
+    store: Store, node: dict, *, catalogue: _Catalogue | None = None
+) -> Order | None:
+    """Create the Order of one Letzshop shipment, in one transaction with its lines, units,
+    exceptions, customer, event and stock reservations. Returns None when the shipment is
+    already imported (checked inside the transaction; a concurrent insert loses on the
+    unique constraint order_external_id_unique and is treated the same way).
+    """
+    catalogue = catalogue or _Catalogue(store, [node])
+    lookup = {"store": store, "channel": Order.Channel.LETZSHOP, "external_id": node["id"]}
+    try:
+        with transaction.atomic():
+            if Order.objects.filter(**lookup).exists():
+                return None
+            return _create_order(store, node, catalogue)
+    except IntegrityError:
+        if Order.objects.filter(**lookup).exists():
+            return None
+        raise
+
+
+def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
+    remote = node["order"]
+    locale = remote.get("locale") if remote.get("locale") in LANGUAGE_CODES else "en"
+    email = (remote.get("email") or "").strip().lower()
+    shipping = _address(remote.get("shipAddress"))
+    billing = _address(remote.get("billAddress"))
+    tracked = bool((node.get("tracking") or {}).get("code"))
+    unit_states = [u["state"] for u in node["inventoryUnits"]]
+    status = _status_from_units(unit_states, tracked)
+    completed_at = parse_datetime(remote.get("completedAt") or "")
+
+    order = Order.objects.create(
+        store=store,
+        number=_next_order_number(store, timezone.localdate().year),
+        channel=Order.Channel.LETZSHOP,
+        external_id=node["id"],
+        external_number=node.get("number") or "",
+        customer=_customer_for(store, email, shipping, locale, None) if email else None,
+        status=status,
+        email=email,
+        locale=locale,
+        billing_address=billing,
+        shipping_address=shipping,
+        currency=store.currency,
+        vat_regime=_vat_regime(shipping["country"]),
+    )
+
+    by_variant: dict[str, list[dict]] = {}
+    for unit in node["inventoryUnits"]:
+        by_variant.setdefault(unit["variant"]["id"], []).append(unit)
+    lines: list[OrderLine] = []
+    for units in by_variant.values():
+        variant = units[0]["variant"]
+        product = catalogue.match(variant)
+        unit_price = _decimal(variant["price"])
+        line_total = round_money(unit_price * len(units))
+        vat_rate = product.vat_rate if product is not None else store.default_vat_rate
+        lines.append(
+            OrderLine(
+                order=order,
+                product=product,
+                sku=(variant.get("sku") or (product.sku if product else ""))[:100],
+                gtin=((variant.get("tradeId") or {}).get("number") or "")[:14],
+                title=_title(variant, locale)[:300],
+                quantity=len(units),
+                unit_price=unit_price,
+                vat_rate=vat_rate,
+                line_total=line_total,
+                vat_amount=vat_included(line_total, vat_rate),
+                external_unit_ids=[u["id"] for u in units],
+            )
+        )
+    OrderLine.objects.bulk_create(lines)
+
+    line_by_unit = {uid: line for line in lines for uid in line.external_unit_ids}
+    InventoryUnit.objects.bulk_create(
+        InventoryUnit(
+            order=order,
+            order_line=line_by_unit[u["id"]],
+            external_id=u["id"],
+            state=u["state"] if u["state"] in Unit.values else Unit.UNCONFIRMED,
+        )
+        for u in node["inventoryUnits"]
+    )
+    OrderException.objects.bulk_create(
+        OrderException(
+            order=order,
+            order_line=line,
+            kind=OrderException.Kind.UNMATCHED_PRODUCT,
+            gtin=line.gtin,
+            sku=line.sku,
+            title=line.title,
+        )
+        for line in lines
+        if line.product is None
+    )
+
+    if status in (Order.Status.PENDING, Order.Status.PROCESSING):
+        states = {u["id"]: u["state"] for u in node["inventoryUnits"]}
+        _reserve(
+            order,
+            {
+                line: sum(
+                    1 for uid in line.external_unit_ids if states[uid] != Unit.CONFIRMED_UNAVAILABLE
+                )
+                for line in lines
+                if line.product is not None
+            },
+        )
+
+    order.subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
+    order.vat_total = sum((line.vat_amount for line in lines), Decimal("0.00"))
+    remote_total = _decimal(remote.get("total") or 0)
+    order.total = remote_total if remote_total > 0 else order.subtotal
+    order.shipping_total = max(order.total - order.subtotal, Decimal("0.00"))
+    updates = {
+        "subtotal": order.subtotal,
+        "vat_total": order.vat_total,
+        "total": order.total,
+        "shipping_total": order.shipping_total,
+    }
+    if completed_at is not None:
+        # The shopper ordered (and paid Letzshop) at completedAt, not when we synced.
+        updates["placed_at"] = completed_at
+        if "paid_at" in _ORDER_FIELDS:
+            updates["paid_at"] = completed_at
+    Order.objects.filter(pk=order.pk).update(**updates)
+    for name, value in updates.items():
+        setattr(order, name, value)
+    OrderEvent.objects.create(
+        order=order,
+        from_status="",
+        to_status=status,
+        note=f"Imported from Letzshop shipment {node.get('number') or node['id']}",
+    )
+    return order
+
+
+# --- stock ----------------------------------------------------------------------------
+
+
+def _reserved_by_order(order: Order, product_ids: Iterable[int]) -> dict[int, int]:
+    """Units each product still holds reserved for `order`, from its stock movements."""
+    rows = (
+        StockMovement.objects.filter(order=order, product_id__in=list(product_ids))
+        .values("product_id")
+        .annotate(net=Sum("reserved_delta"))
+    )
+    return {row["product_id"]: row["net"] or 0 for row in rows}
+
+
+def _locked_stocks(product_ids: Iterable[int]) -> dict[int, Stock]:
+    ids = sorted(set(product_ids))
+    for product_id in ids:
+        Stock.objects.get_or_create(product_id=product_id)
+    return {
+        s.product_id: s for s in Stock.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+
+
+def _reserve(order: Order, wanted: dict[OrderLine, int], actor=None) -> None:
+    """Reserve units for an imported order where stock allows. The order exists at
+    Letzshop whatever our stock says, so a shortfall reserves nothing for that line and
+    leaves the decision (decline) to the store."""
+    wanted = {line: n for line, n in wanted.items() if n > 0 and line.product_id}
+    if not wanted:
+        return
+    stocks = _locked_stocks(line.product_id for line in wanted)
+    for line, quantity in sorted(wanted.items(), key=lambda item: item[0].product_id):
+        stock = stocks[line.product_id]
+        if stock.available < quantity:
+            continue
+        stock.reserved += quantity
+        stock.save(update_fields=["reserved", "updated_at"])
+        _record_movement(
+            stock,
+            StockMovement.Kind.RESERVE,
+            on_hand_delta=0,
+            reserved_delta=quantity,
+            order=order,
+            actor=actor,
+            note=order.number,
+        )
+
+
+def _release(order: Order, units_per_product: dict[int, int], *, fulfil: bool, actor=None) -> None:
+    """Give back (or, with `fulfil`, ship out of stock) up to the units this order holds
+    reserved per product. Never moves more than the order's own reservations."""
+    units_per_product = {p: n for p, n in units_per_product.items() if n > 0}
+    if not units_per_product:
+        return
+    held = _reserved_by_order(order, units_per_product)
+    stocks = _locked_stocks(units_per_product)
+    for product_id in sorted(units_per_product):
+        quantity = min(units_per_product[product_id], held.get(product_id, 0))
+        if quantity <= 0:
+            continue
+        stock = stocks[product_id]
+        stock.reserved -= quantity
+        if fulfil:
+            stock.on_hand -= quantity
+        stock.save(update_fields=["reserved", "on_hand", "updated_at"])
+        _record_movement(
+            stock,
+            StockMovement.Kind.FULFIL if fulfil else StockMovement.Kind.RELEASE,
+            on_hand_delta=-quantity if fulfil else 0,
+            reserved_delta=-quantity,
+            order=order,
+            actor=actor,
+            note=order.number,
+        )
+
+
+# --- exceptions -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def resolve_exception(exception: OrderException, product: Product, *, actor=None) -> bool:
+    """Map an unmatched line to `product` of the order's store: sets the line's product,
+    reserves its undecided units, closes the exception. Returns False (no-op) when it is
+    already resolved to that product; raises DomainError otherwise when not open."""
+    exception = (
+        OrderException.objects.select_for_update().select_related("order").get(pk=exception.pk)
+    )
+    if exception.status != OrderException.Status.OPEN:
+        if exception.resolved_product_id == product.pk:
+            return False
+        raise DomainError(f"This exception is already {exception.get_status_display().lower()}.")
+    order = exception.order
+    if product.store_id != order.store_id:
+        raise DomainError("The product belongs to another store.")
+    line = OrderLine.objects.select_for_update().get(pk=exception.order_line_id)
+    OrderLine.objects.filter(pk=line.pk).update(product=product)
+    line.product = product
+    if order.status in (Order.Status.PENDING, Order.Status.PROCESSING):
+        undeclined = (
+            InventoryUnit.objects.filter(order_line=line)
+            .exclude(state=Unit.CONFIRMED_UNAVAILABLE)
+            .count()
+        )
+        _reserve(order, {line: undeclined}, actor=actor)
+    OrderException.objects.filter(pk=exception.pk).update(
+        status=OrderException.Status.RESOLVED,
+        resolved_product=product,
+        resolved_by=actor,
+        resolved_at=timezone.now(),
+    )
+    return True
+
+
+@transaction.atomic
+def ignore_exception(exception: OrderException, *, actor=None) -> bool:
+    """Let the order be confirmed without a product for the line. Idempotent."""
+    updated = OrderException.objects.filter(
+        pk=exception.pk, status=OrderException.Status.OPEN
+    ).update(status=OrderException.Status.IGNORED, resolved_by=actor, resolved_at=timezone.now())
+    return bool(updated)
+
+
+def resolve_exceptions_for_store(store: Store) -> int:
+    """Resolve the store's open unmatched-product exceptions whose GTIN (or SKU) now exists
+    in its catalogue. Call after a product import; the sync calls it too. Returns how many
+    were resolved; idempotent."""
+    exceptions = list(
+        OrderException.objects.filter(
+            order__store=store,
+            status=OrderException.Status.OPEN,
+            kind=OrderException.Kind.UNMATCHED_PRODUCT,
+        )
+    )
+    if not exceptions:
+        return 0
+    nodes = [
+        {
+            "inventoryUnits": [
+                {
+                    "variant": {
+                        "id": "",
+                        "sku": e.sku,
+                        "tradeId": {"number": e.gtin} if e.gtin else None,
+                    }
+                }
+            ]
+        }
+        for e in exceptions
+    ]
+    catalogue = _Catalogue(store, nodes)
+    resolved = 0
+    for exception in exceptions:
+        product = catalogue.match(
+            {
+                "sku": exception.sku,
+                "tradeId": {"number": exception.gtin} if exception.gtin else None,
+            }
+        )
+        if product is not None and resolve_exception(exception, product):
+            resolved += 1
+    return resolved
+
+
+# --- fulfilment -----------------------------------------------------------------------
+
+
+def _move_order(order: Order, to_status: str, *, actor=None, note: str = "") -> bool:
+    """Move the (locked) order to `to_status` with an OrderEvent; no-op when already there."""
+    if order.status == to_status:
+        return False
+    from_status = order.status
+    Order.objects.filter(pk=order.pk, status=from_status).update(
+        status=to_status, updated_at=timezone.now()
+    )
+    order.status = to_status
+    OrderEvent.objects.create(
+        order=order, actor=actor, from_status=from_status, to_status=to_status, note=note
+    )
+    return True
+
+
+def _queue(order: Order, kind: str, payload: dict, actor) -> FulfilmentTask:
+    task = FulfilmentTask.objects.create(
+        order=order, kind=kind, payload=payload, next_attempt_at=timezone.now(), created_by=actor
+    )
+    transaction.on_commit(lambda: dispatch_fulfilment_task(task.pk))
+    return task
+
+
+def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> list[FulfilmentTask]:
+    """Confirm (True) or decline (False) Letzshop inventory units of `order`.
+
+    In one transaction: locks the order and its units, refuses unknown units, a confirmation
+    while an unmatched-product exception is open (OpenExceptions) and changing a decided
+    unit; writes the unit states, releases the reservations of declined units, moves the
+    order (all declined -> cancelled, any confirmed -> processing) and creates one
+    FulfilmentTask per kind, sent after commit. Deciding a unit the way it already is, is a
+    no-op; returns the tasks created (none when nothing changed).
+    """
+    if not decisions:
+        raise DomainError("Choose at least one unit.")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.channel != Order.Channel.LETZSHOP:
+            raise DomainError("Only Letzshop orders have inventory units.")
+        units = {
+            u.external_id: u
+            for u in InventoryUnit.objects.select_for_update()
+            .filter(order=order)
+            .select_related("order_line")
+        }
+        unknown = sorted(set(decisions) - set(units))
+        if unknown:
+            raise DomainError(f"Unknown units for order {order.number}: {', '.join(unknown)}.")
+        if any(decisions.values()) and selectors.open_exceptions(order).exists():
+            raise OpenExceptions(
+                f"Order {order.number} has unmatched products: map them to a product or "
+                "ignore them before confirming."
+            )
+        changed: dict[bool, list[InventoryUnit]] = {True: [], False: []}
+        now = timezone.now()
+        for external_id, available in decisions.items():
+            unit = units[external_id]
+            wanted = Unit.CONFIRMED_AVAILABLE if available else Unit.CONFIRMED_UNAVAILABLE
+            if unit.state == wanted:
+                continue
+            if unit.state != Unit.UNCONFIRMED:
+                raise DomainError(
+                    f"Unit {external_id} is already {unit.get_state_display().lower()}."
+                )
+            if order.status not in (Order.Status.PENDING, Order.Status.PROCESSING):
+                raise DomainError(f"Order {order.number} is {order.get_status_display().lower()}.")
+            unit.state, unit.decided_at, unit.decided_by = wanted, now, actor
+            unit.save(update_fields=["state", "decided_at", "decided_by"])
+            changed[bool(available)].append(unit)
+        if not (changed[True] or changed[False]):
+            return []
+
+        declined_per_product: dict[int, int] = {}
+        for unit in changed[False]:
+            if unit.order_line.product_id:
+                pid = unit.order_line.product_id
+                declined_per_product[pid] = declined_per_product.get(pid, 0) + 1
+        _release(order, declined_per_product, fulfil=False, actor=actor)
+
+        states = [u.state for u in units.values()]
+        new_status = _status_from_units(states, tracked=False)
+        if new_status != Order.Status.PENDING:
+            _move_order(order, new_status, actor=actor, note="Letzshop units decided")
+
+        tasks = []
+        for available, kind in (
+            (True, FulfilmentTask.Kind.CONFIRM_UNITS),
+            (False, FulfilmentTask.Kind.DECLINE_UNITS),
+        ):
+            if changed[available]:
+                ids = [u.external_id for u in changed[available]]
+                tasks.append(
+                    _queue(order, kind, {"unit_ids": ids, "is_available": available}, actor)
+                )
+        return tasks
+
+
+def set_tracking(order: Order, *, code: str, provider: str, actor=None) -> FulfilmentTask | None:
+    """Record the tracking of a Letzshop order (the local copy is the truth, kept on the
+    task payload), ship its confirmed units out of stock, move it to shipped and queue the
+    call. Requires a confirmed unit; the same tracking again is a no-op (returns None)."""
+    code, provider = code.strip(), provider.strip()
+    if not code or not provider:
+        raise DomainError("Tracking needs a code and a provider.")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.channel != Order.Channel.LETZSHOP:
+            raise DomainError("Only Letzshop orders send tracking to Letzshop.")
+        previous = (
+            FulfilmentTask.objects.filter(order=order, kind=FulfilmentTask.Kind.SET_TRACKING)
+            .order_by("-id")
+            .first()
+        )
+        if (
+            previous
+            and previous.payload.get("code") == code
+            and previous.payload.get("provider") == provider
+        ):
+            return None
+        units = list(selectors.order_units(order))
+        confirmed = [u for u in units if u.state == Unit.CONFIRMED_AVAILABLE]
+        if not confirmed:
+            raise DomainError("Confirm at least one unit before sending tracking.")
+        if order.status not in (Order.Status.PROCESSING, Order.Status.SHIPPED):
+            raise DomainError(f"Order {order.number} is {order.get_status_display().lower()}.")
+        if order.status == Order.Status.PROCESSING:
+            per_line: dict[int, int] = {}
+            per_product: dict[int, int] = {}
+            for unit in confirmed:
+                per_line[unit.order_line_id] = per_line.get(unit.order_line_id, 0) + 1
+                if unit.order_line.product_id:
+                    pid = unit.order_line.product_id
+                    per_product[pid] = per_product.get(pid, 0) + 1
+            for line_id, shipped in per_line.items():
+                OrderLine.objects.filter(pk=line_id).update(quantity_shipped=shipped)
+            _release(order, per_product, fulfil=True, actor=actor)
+            _move_order(
+                order, Order.Status.SHIPPED, actor=actor, note=f"Tracking {provider} {code}"
+            )
+        return _queue(
+            order,
+            FulfilmentTask.Kind.SET_TRACKING,
+            {"shipment_id": order.external_id, "code": code, "provider": provider},
+            actor,
+        )
+
+
+def dispatch_fulfilment_task(task_id: int, countdown: float | None = None) -> None:
+    from imports.letzshop import tasks
+
+    tasks.run_fulfilment_task.apply_async(args=[task_id], countdown=countdown)
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    status: str
+    retry_in: float | None = None
+
+
+def _backoff(attempts: int) -> float:
+    return float(
+        min(
+            settings.LETZSHOP_TASK_RETRY_MAX_SECONDS,
+            settings.LETZSHOP_TASK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0),
+        )
+    )
+
+
+def execute_fulfilment_task(task_id: int) -> TaskOutcome:
+    """Send one due FulfilmentTask to Letzshop, at most one worker at a time (claimed by a
+    conditional UPDATE pending -> running). Network errors and 5xx put it back to pending
+    with exponential backoff (failed after LETZSHOP_TASK_MAX_ATTEMPTS); 4xx and Letzshop
+    user errors fail it with the error on the row. A tracking task waits (without using
+    an attempt) while an earlier confirmation of the order is unsent."""
+    now = timezone.now()
+    claimed = FulfilmentTask.objects.filter(
+        pk=task_id, status=FulfilmentTask.Status.PENDING, next_attempt_at__lte=now
+    ).update(status=FulfilmentTask.Status.RUNNING, attempts=F("attempts") + 1, updated_at=now)
+    task = FulfilmentTask.objects.select_related("order__store").get(pk=task_id)
+    if not claimed:
+        return TaskOutcome(task.status)
+
+    if task.kind == FulfilmentTask.Kind.SET_TRACKING:
+        waiting = FulfilmentTask.objects.filter(
+            order=task.order,
+            id__lt=task.pk,
+            status__in=[FulfilmentTask.Status.PENDING, FulfilmentTask.Status.RUNNING],
+        ).exclude(kind=FulfilmentTask.Kind.SET_TRACKING)
+        if waiting.exists():
+            delay = 15.0
+            FulfilmentTask.objects.filter(pk=task.pk).update(
+                status=FulfilmentTask.Status.PENDING,
+                attempts=F("attempts") - 1,
+                next_attempt_at=now + timedelta(seconds=delay),
+            )
+            return TaskOutcome(FulfilmentTask.Status.PENDING, delay)
+
+    account = None
+    try:
+        account = LetzshopAccount.objects.get(store=task.order.store_id)
+        client = client_for(account, attempts=1)
+        if task.kind == FulfilmentTask.Kind.SET_TRACKING:
+            client.set_shipment_tracking(
+                task.payload["shipment_id"], task.payload["code"], task.payload["provider"]
+            )
+        else:
+            client.confirm_inventory_units(
+                [
+                    {"inventoryUnitId": uid, "isAvailable": bool(task.payload["is_available"])}
+                    for uid in task.payload["unit_ids"]
+                ]
+            )
+    except (LetzshopError, LetzshopAccount.DoesNotExist) as exc:
+        status_code = getattr(exc, "http_status", None)
+        transient = getattr(exc, "transient", False)
+        if account is not None and isinstance(exc, LetzshopError) and exc.unauthorized:
+            _record_account_outcome(account, exc, synced=False)
+        if transient and task.attempts < settings.LETZSHOP_TASK_MAX_ATTEMPTS:
+            delay = _backoff(task.attempts)
+            FulfilmentTask.objects.filter(pk=task.pk).update(
+                status=FulfilmentTask.Status.PENDING,
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                last_error=str(exc)[:2000],
+                http_status=status_code,
+                updated_at=timezone.now(),
+            )
+            return TaskOutcome(FulfilmentTask.Status.PENDING, delay)
+        message = (
+            str(exc)
+            if not isinstance(exc, LetzshopAccount.DoesNotExist)
+            else ("The store has no Letzshop account.")
+        )
+        FulfilmentTask.objects.filter(pk=task.pk).update(
+            status=FulfilmentTask.Status.FAILED,
+            last_error=message[:2000],
+            http_status=status_code,
+            updated_at=timezone.now(),
+        )
+        return TaskOutcome(FulfilmentTask.Status.FAILED)
+    FulfilmentTask.objects.filter(pk=task.pk).update(
+        status=FulfilmentTask.Status.SUCCEEDED,
+        last_error="",
+        http_status=200,
+        updated_at=timezone.now(),
+    )
+    return TaskOutcome(FulfilmentTask.Status.SUCCEEDED)
+
+
+def requeue_due_fulfilment_tasks(stuck_after: timedelta = timedelta(minutes=10)) -> list[int]:
+    """Periodic sweep: hand out pending tasks that are due (a lost Celery message is
+    harmless) and put back tasks stuck in running (a worker died mid-call; confirmations
+    and tracking are idempotent at Letzshop, so sending again is safe)."""
+    now = timezone.now()
+    FulfilmentTask.objects.filter(
+        status=FulfilmentTask.Status.RUNNING, updated_at__lt=now - stuck_after
+    ).update(status=FulfilmentTask.Status.PENDING, next_attempt_at=now, updated_at=now)
+    due = list(
+        FulfilmentTask.objects.filter(
+            status=FulfilmentTask.Status.PENDING, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)
+    )
+    for task_id in due:
+        dispatch_fulfilment_task(task_id)
+    return due
