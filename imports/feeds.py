@@ -365,9 +365,10 @@ def unescape_formula(value: str) -> str:
     return value[1:] if value[:1] == "'" and value[1:2] in FORMULA_STARTS else value
 
 
-def write_csv_row(writer, values) -> None:
-    """Write one row through a `csv.writer`, escaping formulas in every text cell."""
-    writer.writerow([escape_formula(v) if isinstance(v, str) else v for v in values])
+def write_csv_row(writer, values):
+    """Write one row through a `csv.writer`, escaping formulas in every text cell.
+    Returns what `writer.writerow` returns."""
+    return writer.writerow([escape_formula(v) if isinstance(v, str) else v for v in values])
 
 
 # --- values ---------------------------------------------------------------------------

@@ -1,61 +1,140 @@
-"""Platform staff pages under /admin/imports/."""
+"""Platform staff pages under /admin/imports/, and the public feed Letzshop polls."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import render
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
-from imports.feeds import FeedError
-from imports.services import import_product_feed
-from marketplace.models import Language, Store
+from imports import selectors
+from imports.models import ImportJob
+from imports.services import (
+    create_import_job,
+    export_feed_lines,
+    feed_token_matches,
+    rejected_lines_csv,
+)
+from marketplace.models import LANGUAGE_CODES, Language, Store
 
 
 class FeedUploadForm(forms.Form):
     store = forms.ModelChoiceField(queryset=Store.objects.order_by("name"), to_field_name="code")
     language = forms.ChoiceField(choices=Language.choices, initial=Language.EN)
     file = forms.FileField(
-        help_text=_("Letzshop/Google Shopping feed (TSV or CSV) or Shopify product export CSV.")
+        required=False,
+        help_text=_(
+            "Letzshop/Google Shopping feed (TSV or CSV), Shopify product export CSV, or a "
+            "stock and price file (sku;quantity;price)."
+        ),
+    )
+    source_url = forms.URLField(
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        label=_("or feed URL"),
+        help_text=_("Downloaded by the worker instead of an uploaded file."),
     )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size == 0:
+        if upload is not None and upload.size == 0:
             raise forms.ValidationError(_("The file is empty."))
         return upload
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and bool(data.get("file")) == bool(data.get("source_url")):
+            raise forms.ValidationError(_("Give either a file or a feed URL."))
+        return data
 
 
 @staff_member_required
 def upload_feed(request):
-    """Upload a product feed into a store and show the import report.
-
-    The import runs in the request (files here are small; big feeds go through the
-    command); it is idempotent, so uploading the same file twice changes nothing.
-    """
-    report = None
+    """Create an ImportJob from an uploaded file or a URL, then show its progress page
+    (the job's admin page). The import runs in the `imports` Celery queue."""
     if request.method == "POST":
         form = FeedUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                report = import_product_feed(
-                    form.cleaned_data["store"],
-                    upload.open("rb"),
-                    language=form.cleaned_data["language"],
-                    actor=request.user,
-                )
-            except FeedError as exc:
-                form.add_error("file", str(exc))
+            job = create_import_job(
+                form.cleaned_data["store"],
+                file=form.cleaned_data["file"] or None,
+                source_url=form.cleaned_data["source_url"],
+                language=form.cleaned_data["language"],
+                created_by=request.user,
+            )
+            return redirect("admin:imports_importjob_change", job.pk)
     else:
         form = FeedUploadForm()
-    context = {
-        **admin.site.each_context(request),
-        "title": _("Import products"),
-        "form": form,
-        "report": report,
-        "store": form.cleaned_data.get("store") if form.is_bound and report else None,
-    }
+    context = {**admin.site.each_context(request), "title": _("Import products"), "form": form}
     status = 400 if form.is_bound and form.errors else 200
     return render(request, "imports/upload.html", context, status=status)
+
+
+@never_cache
+@staff_member_required
+def job_progress(request, public_id):
+    """The job's progress as JSON, polled by static/imports/progress.js."""
+    job = get_object_or_404(ImportJob, public_id=public_id)
+    return JsonResponse(selectors.job_progress(job))
+
+
+@staff_member_required
+def job_errors_csv(request, public_id):
+    """The job's rejected lines as a CSV download (formulas escaped)."""
+    job = get_object_or_404(ImportJob, public_id=public_id)
+    response = StreamingHttpResponse(rejected_lines_csv(job), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="rejected-lines-{job.public_id}.csv"'
+    return response
+
+
+class FeedExportForm(forms.Form):
+    store = forms.ModelChoiceField(queryset=Store.objects.order_by("name"), to_field_name="code")
+    language = forms.ChoiceField(choices=Language.choices, initial=Language.EN)
+
+
+def _feed_response(store: Store, language: str, *, download: bool) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        export_feed_lines(store, language), content_type="text/tab-separated-values; charset=utf-8"
+    )
+    if download:
+        response["Content-Disposition"] = f'attachment; filename="{store.code}-{language}.tsv"'
+    return response
+
+
+@staff_member_required
+def export_feed(request):
+    """Download a store's catalogue as a Letzshop / Google Shopping feed (TSV)."""
+    form = FeedExportForm(request.GET or None)
+    if form.is_valid():
+        return _feed_response(
+            form.cleaned_data["store"], form.cleaned_data["language"], download=True
+        )
+    context = {**admin.site.each_context(request), "title": _("Export products"), "form": form}
+    return render(request, "imports/export.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+def public_feed(request, store_code: str, language: str) -> HttpResponse:
+    """`/feeds/<store code>/<language>.tsv?token=...`: the feed Letzshop polls. 404 for
+    an unknown store or language and for a missing or wrong token (nothing revealed)."""
+    if language not in LANGUAGE_CODES:
+        raise Http404
+    store = Store.objects.filter(code=store_code, is_active=True).first()
+    if store is None or not feed_token_matches(store, request.GET.get("token", "")):
+        raise Http404
+    return _feed_response(store, language, download=False)
+
+
+def progress_context(job: ImportJob) -> dict:
+    """Template context for `imports/_job_progress.html` (reusable by other admin sites:
+    pass a progress URL they serve)."""
+    return {
+        "job": job,
+        "progress_url": reverse("imports:job_progress", args=[job.public_id]),
+    }

@@ -22,3 +22,18 @@ def demo_var_dir(db, settings, tmp_path):
     """seed_demo writes its feeds and passwords here instead of the repository's var/."""
     settings.VAR_DIR = tmp_path
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Import files go to a temporary default storage."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+def letzshop_feed(count: int, *, start: int = 1, price: str = "9.90") -> bytes:
+    """A tab-separated Letzshop feed of `count` products P-0001... with quantity 3."""
+    lines = ["id\ttitle\tdescription\tprice\tquantity\tbrand"]
+    for n in range(start, start + count):
+        lines.append(f"P-{n:04d}\tProduct {n}\tText {n}\t{price} EUR\t3\tAcme")
+    return ("\n".join(lines) + "\n").encode()

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
+import csv
+import io
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from imports import tasks
+from imports.models import ImportJob
 from marketplace.models import Product
 from tests.conftest import FEEDS_DIR
 from tests.imports.conftest import QUIRKY_FEED
@@ -16,27 +21,64 @@ def _upload(client, store, data: bytes, name="feed.csv", language="en"):
     )
 
 
-def test_admin_uploads_a_feed_and_sees_the_report(client, platform_admin, store):
+def _run_queued(callbacks, monkeypatch) -> list[int]:
+    """Run the captured on-commit callbacks with the broker replaced by a direct call of
+    the task function."""
+    monkeypatch.setattr(
+        tasks.run_import, "apply_async", lambda args, task_id: tasks.run_import(*args)
+    )
+    for callback in callbacks:
+        callback()
+    return [job.pk for job in ImportJob.objects.all()]
+
+
+def test_admin_upload_creates_a_job_and_shows_its_progress(
+    client, platform_admin, store, monkeypatch, django_capture_on_commit_callbacks
+):
     client.force_login(platform_admin)
 
-    response = _upload(client, store, QUIRKY_FEED)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = _upload(client, store, QUIRKY_FEED, language="fr")
 
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert '<td id="count-read">6</td>' in html
-    assert '<td id="count-created">2</td>' in html
-    assert '<td id="count-rejected">4</td>' in html
+    job = ImportJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/admin/imports/importjob/{job.pk}/change/"
+    assert (job.status, job.language, job.original_name, job.created_by) == (
+        "queued",
+        "fr",
+        "feed.csv",
+        platform_admin,
+    )
+    assert Product.objects.count() == 0  # nothing imported in the request
+    page = client.get(response["Location"]).content.decode()
+    assert f'data-progress-url="/admin/imports/jobs/{job.public_id}/progress.json"' in page
+    assert 'data-finished="false"' in page
+    assert "/static/imports/progress.js" in page
+
+    _run_queued(callbacks, monkeypatch)
+
+    html = client.get(response["Location"]).content.decode()
+    assert '<td id="count-read" data-field="read">6</td>' in html
+    assert '<td id="count-created" data-field="created">2</td>' in html
+    assert '<td id="count-rejected" data-field="rejected">4</td>' in html
     assert "<td>7</td><td>price</td><td>9.99 USD</td>" in html
-    assert "admin/css/base.css" in html  # the admin's look
+    assert f'href="/admin/imports/jobs/{job.public_id}/rejected-lines.csv"' in html
+    assert 'data-finished="true"' in html
+    assert "admin/css/base.css" in html
     assert Product.objects.filter(store=store).count() == 2
+    assert Product.objects.get(sku="CAFE-1").translations.get().language == "fr"
     assert Product.objects.get(sku="CAFE-1").stock_movements.get().actor == platform_admin
 
 
-def test_admin_uploads_a_real_shopify_export(client, platform_admin, store):
+def test_admin_uploads_a_real_shopify_export(
+    client, platform_admin, store, monkeypatch, django_capture_on_commit_callbacks
+):
     client.force_login(platform_admin)
-    response = _upload(client, store, (FEEDS_DIR / "shopify-jewelery.csv").read_bytes())
-    assert response.status_code == 200
-    assert '<td id="count-created">23</td>' in response.content.decode()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        _upload(client, store, (FEEDS_DIR / "shopify-jewelery.csv").read_bytes())
+    _run_queued(callbacks, monkeypatch)
+    job = ImportJob.objects.get()
+    assert (job.status, job.rows_created, job.format) == ("succeeded", 23, "shopify")
     assert Product.objects.filter(store=store).count() == 23
 
 
@@ -44,14 +86,16 @@ def test_bad_uploads_show_a_clear_error(client, platform_admin, store):
     client.force_login(platform_admin)
     cases = [
         (b"", "The submitted file is empty."),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This is not a text feed"),
-        (b"name,cost\nMug,3\n", "Unrecognised header."),
+        (None, "Give either a file or a feed URL."),
     ]
     for data, message in cases:
-        response = _upload(client, store, data)
+        if data is None:
+            response = client.post(URL, {"store": store.code, "language": "en"})
+        else:
+            response = _upload(client, store, data)
         assert response.status_code == 400
         assert message in response.content.decode()
-    assert Product.objects.count() == 0
+    assert ImportJob.objects.count() == 0
 
 
 def test_upload_page_is_refused_to_anonymous_and_shoppers(client, shopper, store):
@@ -62,12 +106,72 @@ def test_upload_page_is_refused_to_anonymous_and_shoppers(client, shopper, store
     client.force_login(shopper)
     assert client.get(URL).status_code == 302
     assert _upload(client, store, QUIRKY_FEED).status_code == 302
-    assert Product.objects.count() == 0
+    assert ImportJob.objects.count() == 0
 
 
-def test_admin_index_links_to_the_upload_page(client, platform_admin):
+def test_admin_index_links_to_the_import_pages(client, platform_admin):
     client.force_login(platform_admin)
     response = client.get("/admin/")
     assert response.status_code == 200
-    assert f'href="{URL}"' in response.content.decode()
+    html = response.content.decode()
+    for url in (URL, "/admin/imports/importjob/", "/admin/imports/export/"):
+        assert f'href="{url}"' in html
     assert client.get(URL).status_code == 200
+
+
+def test_progress_json_is_for_staff_only(client, platform_admin, shopper, store):
+    job = ImportJob.objects.create(store=store, bytes_total=400, bytes_read=100, rows_read=7)
+    url = f"/admin/imports/jobs/{job.public_id}/progress.json"
+
+    assert client.get(url).status_code == 302
+    client.force_login(shopper)
+    assert client.get(url).status_code == 302
+
+    client.force_login(platform_admin)
+    response = client.get(url)
+    assert response.status_code == 200
+    data = response.json()
+    assert {k: data[k] for k in ("status", "finished", "percent", "read", "rejected")} == {
+        "status": "queued",
+        "finished": False,
+        "percent": 25,
+        "read": 7,
+        "rejected": 0,
+    }
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_rejected_lines_download_as_csv_with_formulas_escaped(client, platform_admin, store):
+    job = ImportJob.objects.create(store=store)
+    job.row_errors.create(line=3, column="title", value='=HYPERLINK("x")', reason="too long")
+    job.row_errors.create(line=2, column="price", value="-1", reason="price is negative")
+    url = f"/admin/imports/jobs/{job.public_id}/rejected-lines.csv"
+    assert client.get(url).status_code == 302
+
+    client.force_login(platform_admin)
+    response = client.get(url)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv"
+    body = b"".join(response.streaming_content).decode()
+    assert list(csv.reader(io.StringIO(body))) == [
+        ["line", "column", "value", "reason"],
+        ["2", "price", "'-1", "price is negative"],
+        ["3", "title", '\'=HYPERLINK("x")', "too long"],
+    ]
+
+
+def test_run_again_action_requeues_a_stuck_job(
+    client, platform_admin, store, django_capture_on_commit_callbacks
+):
+    job = ImportJob.objects.create(store=store, status=ImportJob.Status.RUNNING)
+    client.force_login(platform_admin)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            "/admin/imports/importjob/",
+            {"action": "run_again", "_selected_action": [job.pk]},
+        )
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.QUEUED
+    assert len(callbacks) == 1
