@@ -1,0 +1,167 @@
+"""Per-unit confirmation, tracking and exceptions, sent to the development server."""
+
+from __future__ import annotations
+
+import pytest
+
+from imports.letzshop import services
+from imports.letzshop.models import FulfilmentTask, InventoryUnit, OrderException, SyncLog
+from marketplace.models import Order, Stock, StockMovement
+
+
+@pytest.fixture
+def synced(account, catalogue_store):
+    services.sync_account(account)
+    return {o.external_id: o for o in Order.objects.filter(store=catalogue_store)}
+
+
+def _stock(store, sku):
+    return Stock.objects.get(product__store=store, product__sku=sku)
+
+
+def test_confirming_one_of_three_units_sends_exactly_that_unit(
+    synced, letzshop, broker, worker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks = services.decide_units(synced["S-1"], {"U-1": True})
+
+    assert worker() == ["succeeded"]
+    assert [letzshop.unit_state(u) for u in ("U-1", "U-2", "U-3")] == [
+        "confirmed_available",
+        "unconfirmed",
+        "unconfirmed",
+    ]
+    assert letzshop.mutations == [
+        {"confirmInventoryUnits": [{"inventoryUnitId": "U-1", "isAvailable": True}]}
+    ]
+    assert [t.kind for t in tasks] == ["confirm_units"]
+    order = Order.objects.get(pk=synced["S-1"].pk)
+    assert order.status == Order.Status.PROCESSING
+    assert order.events.last().to_status == Order.Status.PROCESSING
+    log = SyncLog.objects.filter(operation="confirmInventoryUnits").get()
+    assert (log.outcome, log.http_status) == ("ok", 200)
+
+
+def test_declining_every_unit_cancels_and_releases_reservations(
+    synced, letzshop, catalogue_store, broker, worker, django_capture_on_commit_callbacks
+):
+    assert _stock(catalogue_store, "MUG-RED").reserved == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide_units(synced["S-1"], {"U-1": False, "U-2": False, "U-3": False})
+    worker()
+
+    assert Order.objects.get(pk=synced["S-1"].pk).status == Order.Status.CANCELLED
+    assert _stock(catalogue_store, "MUG-RED").reserved == 1  # S-3's mug stays reserved
+    assert _stock(catalogue_store, "TEA-GREEN").reserved == 0
+    assert letzshop.shipment("S-1")["state"] == "declined"
+    # deciding again the same way is a quiet no-op
+    assert services.decide_units(synced["S-1"], {"U-1": False}) == []
+
+
+def test_letzshop_500_then_200_ends_confirmed(
+    synced, letzshop, broker, worker, django_capture_on_commit_callbacks
+):
+    letzshop.fail_next(1, status=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        (task,) = services.decide_units(synced["S-2"], {"U-4": True, "U-5": True})
+
+    assert worker() == ["pending"]
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.http_status) == ("pending", 1, 500)
+    assert "HTTP 500" in task.last_error
+    assert letzshop.unit_state("U-4") == "unconfirmed"
+    assert broker.published and broker.published[0]["countdown"] == 30.0
+
+    assert worker() == ["succeeded"]
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.last_error) == ("succeeded", 2, "")
+    assert letzshop.shipment("S-2")["state"] == "confirmed"
+
+
+def test_letzshop_4xx_stops_the_task_with_a_visible_error(
+    synced, letzshop, broker, worker, django_capture_on_commit_callbacks
+):
+    letzshop.fail_next(1, status=422)
+    with django_capture_on_commit_callbacks(execute=True):
+        (task,) = services.decide_units(synced["S-2"], {"U-4": True})
+
+    assert worker() == ["failed"]
+    task.refresh_from_db()
+    assert (task.status, task.attempts, task.http_status) == ("failed", 1, 422)
+    assert "HTTP 422" in task.last_error
+    assert broker.published == []
+    assert letzshop.unit_state("U-4") == "unconfirmed"
+
+
+def test_open_exception_blocks_confirmation_until_ignored(synced, letzshop):
+    order = synced["S-3"]
+    with pytest.raises(services.OpenExceptions):
+        services.decide_units(order, {"U-7": True})
+    assert InventoryUnit.objects.get(external_id="U-7").state == "unconfirmed"
+    assert FulfilmentTask.objects.count() == 0
+
+    services.ignore_exception(OrderException.objects.get(order=order))
+
+    assert [t.kind for t in services.decide_units(order, {"U-7": True, "U-6": False})] == [
+        "confirm_units",
+        "decline_units",
+    ]
+
+
+def test_importing_the_product_later_resolves_the_exception(synced, catalogue_store, make_product):
+    order = synced["S-3"]
+    lamp = make_product(
+        catalogue_store, "LAMP-99", title="Lamp", price="89.00", gtin="5400000000997"
+    )
+
+    assert services.resolve_exceptions_for_store(catalogue_store) == 1
+
+    exception = OrderException.objects.get(order=order)
+    assert (exception.status, exception.resolved_product) == ("resolved", lamp)
+    assert order.lines.get(gtin="5400000000997").product == lamp
+    assert _stock(catalogue_store, "LAMP-99").reserved == 1
+    assert StockMovement.objects.filter(product=lamp, kind="reserve").count() == 1
+    assert services.resolve_exceptions_for_store(catalogue_store) == 0
+    assert len(services.decide_units(order, {"U-6": True, "U-7": True})) == 1
+
+
+def test_staff_can_map_an_exception_to_a_product(synced, catalogue_store, make_product):
+    lamp = make_product(catalogue_store, "LAMP-OTHER", title="Lamp", price="89.00")
+    exception = OrderException.objects.get()
+
+    assert services.resolve_exception(exception, lamp) is True
+    assert services.resolve_exception(exception, lamp) is False
+    exception.refresh_from_db()
+    assert exception.status == "resolved"
+
+
+def test_tracking_after_confirmation_ships_the_order(
+    synced, letzshop, catalogue_store, broker, worker, django_capture_on_commit_callbacks
+):
+    order = synced["S-2"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide_units(order, {"U-4": True, "U-5": False})
+        services.set_tracking(order, code="LU123456789", provider="post_lu")
+
+    assert worker() == ["succeeded", "succeeded", "succeeded"]
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    assert letzshop.shipment("S-2")["tracking"] == {"code": "LU123456789", "provider": "post_lu"}
+    book = _stock(catalogue_store, "BOOK-FOLIO-1")
+    assert (book.on_hand, book.reserved) == (9, 0)
+    assert order.lines.get().quantity_shipped == 1
+    assert services.set_tracking(order, code="LU123456789", provider="post_lu") is None
+
+
+def test_tracking_waits_for_an_unsent_confirmation(
+    synced, letzshop, broker, worker, django_capture_on_commit_callbacks
+):
+    order = synced["S-2"]
+    letzshop.fail_next(1, status=502)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide_units(order, {"U-4": True, "U-5": True})
+        services.set_tracking(order, code="TRK1", provider="dhl")
+
+    assert worker() == ["pending", "pending"]  # confirm: 502; tracking: waits for it
+    assert worker() == ["succeeded", "succeeded"]
+    assert letzshop.shipment("S-2")["tracking"]["code"] == "TRK1"
