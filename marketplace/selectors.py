@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db.models import (
     Case,
+    Count,
     DecimalField,
     F,
     IntegerField,
@@ -17,10 +19,12 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
 from marketplace.models import Cart, CartItem, Order, Product, ProductTranslation, Store
 
@@ -224,4 +228,102 @@ def orders_of_user(user) -> QuerySet[Order]:
 def checkout_orders(checkout) -> list[Order]:
     return list(
         checkout.orders.select_related("store").prefetch_related("lines").order_by("store__name")
+    )
+
+
+# --- store back office: dashboard ---------------------------------------------------------
+
+LOW_STOCK_THRESHOLD = 3
+PENDING_EXCEPTION_AFTER = timedelta(hours=24)
+CHART_DAYS = 30
+# Orders that brought no money: left out of revenue.
+NO_REVENUE_STATUSES = (Order.Status.CANCELLED, Order.Status.REFUNDED)
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    day: date
+    orders: int
+    revenue: Decimal
+
+
+@dataclass(frozen=True)
+class StoreDashboard:
+    orders_today: int
+    orders_week: int
+    revenue_today: Decimal
+    revenue_week: Decimal
+    revenue_30_days: Decimal
+    low_stock: list[Product]
+    pending_exceptions: list[Order]
+    pending_exception_count: int
+    days: list[DayFigures]
+
+
+def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> StoreDashboard:
+    """Figures of the back office home for these stores, in five queries.
+
+    Today, the week (from Monday) and the 30 days (today included) are local dates.
+    Revenue is the sum of order totals, cancelled and refunded orders left out. Low stock:
+    active products with at most LOW_STOCK_THRESHOLD units available. Pending exceptions:
+    orders still pending PENDING_EXCEPTION_AFTER after they were placed.
+    """
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    tz = timezone.get_current_timezone()
+
+    def start_of(day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=tz)
+
+    today_start = start_of(today)
+    week_start = start_of(today - timedelta(days=today.weekday()))
+    first_day = today - timedelta(days=CHART_DAYS - 1)
+    orders = Order.objects.filter(store_id__in=store_ids)
+    earning = ~Q(status__in=NO_REVENUE_STATUSES)
+    zero = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
+    totals = orders.filter(placed_at__gte=min(start_of(first_day), week_start)).aggregate(
+        orders_today=Count("pk", filter=Q(placed_at__gte=today_start)),
+        orders_week=Count("pk", filter=Q(placed_at__gte=week_start)),
+        revenue_today=Coalesce(Sum("total", filter=earning & Q(placed_at__gte=today_start)), zero),
+        revenue_week=Coalesce(Sum("total", filter=earning & Q(placed_at__gte=week_start)), zero),
+        revenue_30_days=Coalesce(
+            Sum("total", filter=earning & Q(placed_at__gte=start_of(first_day))), zero
+        ),
+    )
+    per_day = {
+        row["day"]: row
+        for row in orders.filter(placed_at__gte=start_of(first_day))
+        .annotate(day=TruncDate("placed_at", tzinfo=tz))
+        .order_by()
+        .values("day")
+        .annotate(count=Count("pk"), revenue=Coalesce(Sum("total", filter=earning), zero))
+    }
+    days = []
+    for offset in range(CHART_DAYS):
+        day = first_day + timedelta(days=offset)
+        row = per_day.get(day)
+        days.append(
+            DayFigures(
+                day=day,
+                orders=row["count"] if row else 0,
+                revenue=row["revenue"] if row else Decimal("0.00"),
+            )
+        )
+    low_stock = list(
+        Product.objects.filter(store_id__in=store_ids, is_active=True)
+        .annotate(available=F("stock__on_hand") - F("stock__reserved"))
+        .filter(available__lte=LOW_STOCK_THRESHOLD)
+        .select_related("store", "stock")
+        .prefetch_related("translations")
+        .order_by("available", "sku")[:20]
+    )
+    late = orders.filter(status=Order.Status.PENDING, placed_at__lt=now - PENDING_EXCEPTION_AFTER)
+    pending = list(late.select_related("store").order_by("placed_at")[:20])
+    pending_count = len(pending) if len(pending) < 20 else late.count()
+    return StoreDashboard(
+        days=days,
+        low_stock=low_stock,
+        pending_exceptions=pending,
+        pending_exception_count=pending_count,
+        **totals,
     )

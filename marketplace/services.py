@@ -251,6 +251,22 @@ def set_stock_on_hand(
     return True
 
 
+@transaction.atomic
+def add_stock_on_hand(
+    product: Product,
+    units: int,
+    *,
+    kind: str = StockMovement.Kind.ADJUST,
+    actor=None,
+    note: str = "",
+) -> bool:
+    """Add `units` (negative to remove) to the units on hand, computed under the row lock
+    so concurrent deliveries add up. Same contract as set_stock_on_hand."""
+    stock, _ = Stock.objects.get_or_create(product=product)
+    stock = Stock.objects.select_for_update().get(pk=stock.pk)
+    return set_stock_on_hand(product, stock.on_hand + units, kind=kind, actor=actor, note=note)
+
+
 # --- cart and checkout ----------------------------------------------------------------
 
 MAX_CART_QUANTITY = 99

@@ -1,0 +1,805 @@
+"""The store back office at `/store/`: a second admin site for each store's own team.
+
+Who gets in: an active user with at least one Membership (platform staff use `/admin/`).
+What they see: only the rows of their stores, in every list, page, form choice and action;
+anything else is a 404, as if it did not exist. What they may do depends on their role in
+the row's store:
+
+| role    | products         | stock adjust | orders (ship, cancel, deliver) | customers | team |
+|---------|------------------|--------------|--------------------------------|-----------|------|
+| owner   | view, add, edit  | yes          | yes                            | view      | yes  |
+| manager | view, add, edit  | yes          | yes                            | view      | no   |
+| staff   | view             | yes          | yes                            | no        | no   |
+
+Every write goes through `marketplace.services`; refusals (DomainError) become messages.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import render
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from marketplace import selectors, services
+from marketplace.models import (
+    Customer,
+    Membership,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Product,
+    ProductTranslation,
+    Shipment,
+    StockMovement,
+    Store,
+)
+
+Role = Membership.Role
+ALL_ROLES = frozenset(Role.values)
+MANAGERS = frozenset({Role.OWNER, Role.MANAGER})
+OWNERS = frozenset({Role.OWNER})
+
+
+def store_roles(request) -> dict[int, str]:
+    """{store id: role} of the signed-in user, read once per request."""
+    if not hasattr(request, "_backoffice_roles"):
+        user = request.user
+        request._backoffice_roles = (
+            dict(
+                Membership.objects.filter(user=user, store__is_active=True).values_list(
+                    "store_id", "role"
+                )
+            )
+            if user.is_authenticated and user.is_active
+            else {}
+        )
+    return request._backoffice_roles
+
+
+def stores_with(request, roles) -> list[int]:
+    return sorted(store_id for store_id, role in store_roles(request).items() if role in roles)
+
+
+class BackOfficeAuthenticationForm(AuthenticationForm):
+    """The admin's login form without the is_staff rule: a store membership is needed."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "no_store": _("This account is not part of a store's team."),
+    }
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if not Membership.objects.filter(user=user, store__is_active=True).exists():
+            raise ValidationError(self.error_messages["no_store"], code="no_store")
+
+
+class BackOfficeSite(admin.AdminSite):
+    site_header = _("Wizamart store back office")
+    site_title = _("Store back office")
+    index_title = _("Dashboard")
+    login_form = BackOfficeAuthenticationForm
+    index_template = "backoffice/index.html"
+    enable_nav_sidebar = False
+
+    def has_permission(self, request) -> bool:
+        return bool(store_roles(request))
+
+    def index(self, request, extra_context=None):
+        store_ids = stores_with(request, ALL_ROLES)
+        stores = list(Store.objects.filter(pk__in=store_ids).order_by("name"))
+        chosen = request.GET.get("store", "")
+        shown = [store for store in stores if store.code == chosen] or stores
+        dashboard = selectors.store_dashboard([store.pk for store in shown])
+        context = {
+            "stores": stores,
+            "shown_stores": shown,
+            "chosen_store": chosen if len(shown) == 1 and len(stores) > 1 else "",
+            "dashboard": dashboard,
+            "chart": order_chart(dashboard.days),
+            "low_stock_threshold": selectors.LOW_STOCK_THRESHOLD,
+            **(extra_context or {}),
+        }
+        return super().index(request, context)
+
+
+def order_chart(days, *, width: int = 600, height: int = 140) -> dict:
+    """Bar geometry for the orders-per-day SVG drawn by the index template."""
+    top = max((day.orders for day in days), default=0) or 1
+    slot = width / max(len(days), 1)
+    plot = height - 20
+    bars = []
+    for index, day in enumerate(days):
+        bar_height = round(plot * day.orders / top, 1)
+        bars.append(
+            {
+                "x": round(index * slot + 1, 1),
+                "y": round(plot - bar_height, 1),
+                "width": round(slot - 2, 1),
+                "height": bar_height,
+                "day": day.day,
+                "orders": day.orders,
+                "revenue": day.revenue,
+                "label": index % 7 == 0 or index == len(days) - 1,
+                "label_x": round(index * slot + slot / 2, 1),
+            }
+        )
+    return {"width": width, "height": height, "plot": plot, "bars": bars, "top": top}
+
+
+site = BackOfficeSite(name="backoffice")
+
+
+# --- the scoping every page shares --------------------------------------------------------
+
+
+class StoreFilter(admin.SimpleListFilter):
+    title = _("store")
+    parameter_name = "store"
+
+    def lookups(self, request, model_admin):
+        ids = stores_with(request, model_admin.view_roles)
+        return list(Store.objects.filter(pk__in=ids).values_list("code", "name"))
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{f"{self.model_admin_store_path}__code": self.value()})
+        return queryset
+
+
+class StoreScopedAdmin(admin.ModelAdmin):
+    """Rows of the user's stores only, rights by role in the row's store.
+
+    `store_path` is the lookup from the model to its Store. Objects outside the user's
+    stores are 404 on every page (change, history, delete, custom views); an action POST
+    naming any of them is refused whole (403).
+    """
+
+    store_path = "store"
+    view_roles: frozenset[str] = ALL_ROLES
+    add_roles: frozenset[str] = frozenset()
+    change_roles: frozenset[str] = frozenset()
+    delete_roles: frozenset[str] = frozenset()
+    show_full_result_count = False
+
+    # --- scope
+    def get_queryset(self, request):
+        ids = stores_with(request, self.view_roles)
+        return super().get_queryset(request).filter(**{f"{self.store_path}__in": ids})
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(gettext("Not found."))
+        return obj
+
+    def store_id_of(self, obj) -> int:
+        value = obj
+        for part in self.store_path.split("__"):
+            value = getattr(value, part)
+        return value.pk
+
+    def role_for(self, request, obj) -> str | None:
+        return store_roles(request).get(self.store_id_of(obj))
+
+    def _allowed(self, request, roles, obj=None) -> bool:
+        if obj is None:
+            return bool(stores_with(request, roles))
+        return self.role_for(request, obj) in roles
+
+    # --- rights
+    def has_module_permission(self, request):
+        return self._allowed(request, self.view_roles)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request, self.view_roles, obj)
+
+    def has_add_permission(self, request):
+        return self._allowed(request, self.add_roles)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request, self.change_roles, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request, self.delete_roles, obj)
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if len(stores_with(request, self.view_roles)) > 1:
+            store_filter = type(
+                "ScopedStoreFilter", (StoreFilter,), {"model_admin_store_path": self.store_path}
+            )
+            filters.append(store_filter)
+        return filters
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Store:
+            ids = stores_with(request, self.add_roles | self.change_roles)
+            kwargs["queryset"] = Store.objects.filter(pk__in=ids)
+            if len(ids) == 1:
+                kwargs["initial"] = ids[0]
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def response_action(self, request, queryset):
+        # Django quietly drops selected ids outside the queryset; a guessed id is refused.
+        if request.POST.get("select_across") != "1":
+            selected = set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+            try:
+                visible = {
+                    str(pk)
+                    for pk in self.get_queryset(request)
+                    .filter(pk__in=selected)
+                    .values_list("pk", flat=True)
+                }
+            except (ValueError, ValidationError):
+                raise PermissionDenied from None
+            if selected - visible:
+                raise PermissionDenied
+        return super().response_action(request, queryset)
+
+    # Every role may run the order and stock work of its stores.
+    def has_fulfil_permission(self, request, obj=None):
+        return self._allowed(request, ALL_ROLES, obj)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+
+# --- products and stock -------------------------------------------------------------------
+
+
+class StockAdjustForm(forms.Form):
+    MODES = [("add", _("Add units (negative to remove)")), ("set", _("Set units on hand to"))]
+    mode = forms.ChoiceField(choices=MODES, initial="add", widget=forms.RadioSelect)
+    units = forms.IntegerField(min_value=-100000, max_value=100000)
+    note = forms.CharField(max_length=200, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mode") == "set" and (data.get("units") or 0) < 0:
+            self.add_error("units", gettext("Stock on hand cannot be negative."))
+        return data
+
+
+class ProductTranslationInline(admin.StackedInline):
+    model = ProductTranslation
+    fields = ["language", "title", "description"]
+    can_delete = False
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0 if obj else 1
+
+    def _can_edit(self, request, obj):
+        ids = stores_with(request, MANAGERS)
+        return obj.store_id in ids if obj is not None else bool(ids)
+
+    def has_view_permission(self, request, obj=None):
+        return True
+
+    def has_add_permission(self, request, obj=None):
+        return self._can_edit(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Product, site=site)
+class ProductAdmin(StoreScopedAdmin):
+    add_roles = MANAGERS
+    change_roles = MANAGERS
+    list_display = ["sku", "title", "brand", "price", "on_hand", "reserved", "available"]
+    list_display_links = ["sku", "title"]
+    list_filter = ["is_active", "availability"]
+    list_select_related = ["stock", "store"]
+    search_fields = ["sku", "gtin", "brand", "translations__title"]
+    inlines = [ProductTranslationInline]
+    actions = ["adjust_stock"]
+    fields = [
+        "store",
+        "sku",
+        ("gtin", "gtin_type"),
+        ("brand", "mpn"),
+        ("price", "sale_price", "vat_rate"),
+        ("condition", "availability", "is_active"),
+        "product_type",
+        "link",
+        "image_url",
+        "stock_summary",
+    ]
+    readonly_fields = ["stock_summary"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("translations")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return ["store", "sku", *fields] if obj else fields
+
+    def save_model(self, request, obj, form, change):
+        # Written in save_related by upsert_product, once the translations are valid.
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        translations = {}
+        for formset in formsets:
+            for translation_form in formset.forms:
+                data = translation_form.cleaned_data
+                if data and data.get("language"):
+                    translations[data["language"]] = {
+                        "title": data.get("title", ""),
+                        "description": data.get("description", ""),
+                    }
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        fields = {
+            name: form.cleaned_data[name]
+            for name in services.PRODUCT_FIELDS
+            if name in form.cleaned_data
+        }
+        product = form.instance
+        result = services.upsert_product(
+            product.store, product.sku, translations=translations, actor=request.user, **fields
+        )
+        product.pk = result.product.pk
+        product.public_id = result.product.public_id
+        product._state.adding = False
+
+    @admin.display(description=_("title"))
+    def title(self, product: Product) -> str:
+        text = product.translation("en")
+        return text.title if text else ""
+
+    def _stock(self, product):
+        return getattr(product, "stock", None) if product.pk else None
+
+    @admin.display(description=_("on hand"), ordering="stock__on_hand")
+    def on_hand(self, product):
+        stock = self._stock(product)
+        return stock.on_hand if stock else None
+
+    @admin.display(description=_("reserved"), ordering="stock__reserved")
+    def reserved(self, product):
+        stock = self._stock(product)
+        return stock.reserved if stock else None
+
+    @admin.display(description=_("available"))
+    def available(self, product):
+        stock = self._stock(product)
+        return stock.available if stock else None
+
+    @admin.display(description=_("stock"))
+    def stock_summary(self, product):
+        stock = self._stock(product)
+        if stock is None:
+            return "-"
+        url = reverse("backoffice:marketplace_stockmovement_changelist")
+        return format_html(
+            '{} on hand, {} reserved, {} available. <a href="{}?q={}">Movements</a>',
+            stock.on_hand,
+            stock.reserved,
+            stock.available,
+            url,
+            product.sku,
+        )
+
+    @admin.action(description=_("Adjust stock of selected products"), permissions=["fulfil"])
+    def adjust_stock(self, request, queryset):
+        form = StockAdjustForm(request.POST if "apply" in request.POST else None)
+        products = list(queryset.select_related("stock").order_by("pk"))
+        if form.is_valid():
+            mode, units = form.cleaned_data["mode"], form.cleaned_data["units"]
+            note = form.cleaned_data["note"]
+            try:
+                with transaction.atomic():
+                    changed = 0
+                    for product in products:
+                        if mode == "set":
+                            changed += services.set_stock_on_hand(
+                                product, units, actor=request.user, note=note
+                            )
+                        else:
+                            changed += services.add_stock_on_hand(
+                                product, units, actor=request.user, note=note
+                            )
+            except services.DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                gettext("Stock changed for %(count)d product(s).") % {"count": changed},
+                messages.SUCCESS,
+            )
+            return None
+        return render(
+            request,
+            "backoffice/stock_adjust.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Adjust stock"),
+                "opts": self.opts,
+                "form": form,
+                "products": products,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+@admin.register(StockMovement, site=site)
+class StockMovementAdmin(StoreScopedAdmin):
+    store_path = "product__store"
+    list_display = [
+        "created_at",
+        "product",
+        "kind",
+        "on_hand_delta",
+        "reserved_delta",
+        "on_hand_after",
+        "reserved_after",
+        "order",
+        "actor",
+        "note",
+    ]
+    list_filter = ["kind"]
+    list_select_related = ["product__store", "order", "actor"]
+    search_fields = ["product__sku", "order__number", "note"]
+    date_hierarchy = "created_at"
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+class OrderLineInline(ReadOnlyInline):
+    model = OrderLine
+    fields = [
+        "sku",
+        "title",
+        "quantity",
+        "quantity_shipped",
+        "unit_price",
+        "vat_rate",
+        "line_total",
+    ]
+    readonly_fields = fields
+
+
+class ShipmentInline(ReadOnlyInline):
+    model = Shipment
+    fields = ["created_at", "carrier", "tracking", "units", "created_by"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("created_by")
+            .prefetch_related("lines__order_line")
+        )
+
+    @admin.display(description=_("tracking"))
+    def tracking(self, shipment):
+        if shipment.tracking_url:
+            return format_html(
+                '<a href="{}" rel="noopener">{}</a>',
+                shipment.tracking_url,
+                shipment.tracking_number,
+            )
+        return shipment.tracking_number
+
+    @admin.display(description=_("units"))
+    def units(self, shipment):
+        return ", ".join(
+            f"{line.quantity} x {line.order_line.sku or line.order_line.title}"
+            for line in shipment.lines.all()
+        )
+
+
+class OrderEventInline(ReadOnlyInline):
+    model = OrderEvent
+    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+class ShipLinesForm(forms.Form):
+    carrier = forms.ChoiceField(choices=[("", "---------"), *Shipment.Carrier.choices])
+    tracking_number = forms.CharField(max_length=100)
+    tracking_url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+
+    def __init__(self, *args, lines, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = [line for line in lines if line.quantity > line.quantity_shipped]
+        for line in self.lines:
+            left = line.quantity - line.quantity_shipped
+            self.fields[f"line_{line.pk}"] = forms.IntegerField(
+                label=f"{line.sku} {line.title}".strip(),
+                min_value=0,
+                max_value=left,
+                initial=left,
+                help_text=gettext("%(left)d left to ship") % {"left": left},
+            )
+
+    def line_fields(self):
+        return [(line, self[f"line_{line.pk}"]) for line in self.lines]
+
+    def quantities(self) -> dict[int, int]:
+        return {line.pk: self.cleaned_data[f"line_{line.pk}"] for line in self.lines}
+
+
+@admin.register(Order, site=site)
+class OrderAdmin(StoreScopedAdmin):
+    list_display = ["number", "placed_at", "status", "channel", "email", "total"]
+    list_filter = ["status", "channel"]
+    list_select_related = ["store"]
+    search_fields = ["number", "email", "external_number"]
+    date_hierarchy = "placed_at"
+    inlines = [OrderLineInline, ShipmentInline, OrderEventInline]
+    actions = ["accept_selected", "cancel_selected", "deliver_selected"]
+    change_form_template = "backoffice/order_change_form.html"
+    fieldsets = [
+        (None, {"fields": ["number", "status", "channel", "placed_at", "paid_at"]}),
+        (_("Customer"), {"fields": ["email", "customer", "locale"]}),
+        (_("Addresses"), {"fields": ["shipping_address", "billing_address"]}),
+        (_("Totals"), {"fields": ["subtotal", "shipping_total", "vat_total", "total"]}),
+    ]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/ship/", view(self.ship_view), name="marketplace_order_ship"),
+            path(
+                "<path:object_id>/transition/<slug:to>/",
+                view(require_POST(self.transition_view)),
+                name="marketplace_order_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _order_for_work(self, request, object_id) -> Order:
+        order = self.get_object(request, object_id)
+        if not self.has_fulfil_permission(request, order):
+            raise PermissionDenied
+        return order
+
+    def _change_url(self, order):
+        return reverse("backoffice:marketplace_order_change", args=[order.pk])
+
+    def ship_view(self, request, object_id):
+        order = self._order_for_work(request, object_id)
+        lines = list(order.lines.order_by("pk"))
+        form = ShipLinesForm(request.POST or None, lines=lines)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.ship_order_lines(
+                    order,
+                    form.quantities(),
+                    carrier=form.cleaned_data["carrier"],
+                    tracking_number=form.cleaned_data["tracking_number"],
+                    tracking_url=form.cleaned_data["tracking_url"],
+                    actor=request.user,
+                )
+            except services.DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    gettext("Order %(number)s is now %(status)s.")
+                    % {"number": order.number, "status": order.get_status_display()},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._change_url(order))
+        return TemplateResponse(
+            request,
+            "backoffice/order_ship.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": gettext("Ship order %(number)s") % {"number": order.number},
+                "opts": self.opts,
+                "original": order,
+                "form": form,
+            },
+        )
+
+    TRANSITIONS = {
+        "processing": services.accept_order,
+        "cancelled": services.cancel_order,
+        "delivered": services.mark_delivered,
+    }
+
+    def transition_view(self, request, object_id, to):
+        order = self._order_for_work(request, object_id)
+        move = self.TRANSITIONS.get(to)
+        if move is None:
+            raise Http404(gettext("Not found."))
+        try:
+            changed = move(order, actor=request.user, note=request.POST.get("note", "")[:500])
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            if changed:
+                message = gettext("Order %(number)s is now %(status)s.")
+            else:
+                message = gettext("Order %(number)s already is %(status)s.")
+            self.message_user(
+                request,
+                message % {"number": order.number, "status": order.get_status_display()},
+                messages.SUCCESS if changed else messages.INFO,
+            )
+        return HttpResponseRedirect(self._change_url(order))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        order = self.get_object(request, object_id)
+        extra = {
+            "can_fulfil": self.has_fulfil_permission(request, order),
+            "can_ship": order.status in services.SHIPPABLE_STATUSES,
+            "next_statuses": services.ORDER_TRANSITIONS[order.status],
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _run_on_each(self, request, queryset, move):
+        done = refused = 0
+        for order in queryset.order_by("pk"):
+            try:
+                done += move(order, actor=request.user)
+            except services.DomainError as exc:
+                refused += 1
+                self.message_user(request, str(exc), messages.ERROR)
+        if done:
+            self.message_user(
+                request, gettext("%(count)d order(s) changed.") % {"count": done}, messages.SUCCESS
+            )
+        elif not refused:
+            self.message_user(request, gettext("Nothing to change."), messages.INFO)
+
+    @admin.action(description=_("Accept selected orders (processing)"), permissions=["fulfil"])
+    def accept_selected(self, request, queryset):
+        self._run_on_each(request, queryset, services.accept_order)
+
+    @admin.action(description=_("Cancel selected orders"), permissions=["fulfil"])
+    def cancel_selected(self, request, queryset):
+        self._run_on_each(request, queryset, services.cancel_order)
+
+    @admin.action(description=_("Mark selected orders delivered"), permissions=["fulfil"])
+    def deliver_selected(self, request, queryset):
+        self._run_on_each(request, queryset, services.mark_delivered)
+
+
+# --- customers ----------------------------------------------------------------------------
+
+
+@admin.register(Customer, site=site)
+class CustomerAdmin(StoreScopedAdmin):
+    view_roles = MANAGERS
+    list_display = ["email", "first_name", "last_name", "preferred_language", "created_at"]
+    list_filter = ["preferred_language"]
+    search_fields = ["email", "first_name", "last_name"]
+    fields = ["email", "first_name", "last_name", "phone", "preferred_language", "created_at"]
+    readonly_fields = fields
+
+
+# --- team ---------------------------------------------------------------------------------
+
+
+class TeamInviteForm(forms.ModelForm):
+    email = forms.EmailField(label=_("Email"))
+
+    class Meta:
+        model = Membership
+        fields = ["store", "role"]
+
+    def clean(self):
+        data = super().clean()
+        email, store, role = data.get("email"), data.get("store"), data.get("role")
+        if email and store and role:
+            existing = Membership.objects.filter(store=store, user__email__iexact=email).first()
+            if existing is not None and existing.role != role:
+                raise ValidationError(
+                    gettext("%(email)s is already in the team as %(role)s.")
+                    % {"email": email, "role": existing.get_role_display()}
+                )
+        return data
+
+
+class TeamRoleForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    def clean_role(self):
+        role = self.cleaned_data["role"]
+        member = self.instance
+        if (
+            member.role == Role.OWNER
+            and role != Role.OWNER
+            and Membership.objects.filter(store=member.store, role=Role.OWNER).count() <= 1
+        ):
+            raise ValidationError(gettext("A store keeps at least one owner."))
+        return role
+
+
+@admin.register(Membership, site=site)
+class TeamAdmin(StoreScopedAdmin):
+    view_roles = add_roles = change_roles = delete_roles = OWNERS
+    list_display = ["member", "email", "role", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["user", "store"]
+    search_fields = ["user__email", "user__username", "user__first_name", "user__last_name"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = TeamRoleForm if obj else TeamInviteForm
+        kwargs["fields"] = None
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["member", "email", "store", "role"] if obj else ["email", "store", "role"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["member", "email", "store"] if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.role == Role.OWNER:
+            owners = Membership.objects.filter(store_id=obj.store_id, role=Role.OWNER).count()
+            if owners <= 1:
+                return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description=_("member"))
+    def member(self, membership):
+        return membership.user.get_full_name() or membership.user.get_username()
+
+    @admin.display(description=_("email"), ordering="user__email")
+    def email(self, membership):
+        return membership.user.email
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.change_member_role(obj, form.cleaned_data["role"], actor=request.user)
+            return
+        membership = services.invite_team_member(
+            form.cleaned_data["store"],
+            form.cleaned_data["email"],
+            form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+        obj.pk, obj.user, obj.created_at = membership.pk, membership.user, membership.created_at
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.remove_team_member(obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("store"):
+            try:
+                services.remove_team_member(membership, actor=request.user)
+            except services.DomainError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
