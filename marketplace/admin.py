@@ -26,6 +26,8 @@ from marketplace.models import (
     OrderLine,
     Product,
     ProductTranslation,
+    Shipment,
+    ShipmentLine,
     Stock,
     StockMovement,
     Store,
@@ -339,6 +341,16 @@ class OrderEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class OrderShipmentInline(ReadOnlyInline):
+    model = Shipment
+    fields = ["created_at", "carrier", "tracking_number", "tracking_url", "created_by"]
+    readonly_fields = fields
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["number", "store", "channel", "status", "email", "total", "placed_at"]
@@ -346,9 +358,22 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["store"]
     search_fields = ["number", "email", "external_id", "external_number"]
     date_hierarchy = "placed_at"
-    inlines = [OrderLineInline, OrderEventInline]
+    inlines = [OrderLineInline, OrderShipmentInline, OrderEventInline]
     fieldsets = [
-        (None, {"fields": ["number", "store", "channel", "status", "placed_at", "updated_at"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "store",
+                    "channel",
+                    "status",
+                    "placed_at",
+                    "paid_at",
+                    "updated_at",
+                ]
+            },
+        ),
         (_("Customer"), {"fields": ["email", "customer", "locale", "checkout"]}),
         (_("Addresses"), {"fields": ["billing_address", "shipping_address"]}),
         (
@@ -366,3 +391,28 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ),
         (_("External"), {"fields": ["external_id", "external_number", "public_id"]}),
     ]
+
+
+class ShipmentLineInline(ReadOnlyInline):
+    model = ShipmentLine
+    fields = ["order_line", "quantity"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_line")
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Parcels as `ship_order_lines` wrote them; read-only like orders."""
+
+    list_display = ["created_at", "order", "store", "carrier", "tracking_number", "created_by"]
+    list_filter = ["carrier", "order__store"]
+    list_select_related = ["order__store", "created_by"]
+    search_fields = ["tracking_number", "order__number"]
+    date_hierarchy = "created_at"
+    inlines = [ShipmentLineInline]
+
+    @admin.display(description=_("store"), ordering="order__store__name")
+    def store(self, shipment: Shipment) -> Store:
+        return shipment.order.store

@@ -457,3 +457,18 @@ def test_dashboard_and_order_list_cost_a_fixed_number_of_queries(
     with django_assert_max_num_queries(20):
         assert client.get(url("order_changelist")).status_code == 200
     assert Customer.objects.count() == 1
+
+
+def test_platform_admin_sees_shipments_of_every_store(client, platform_admin, shop_a):
+    order = shop_a["order"]
+    shipment = ship_order_lines(
+        order, {order.lines.get().pk: 2}, carrier="gls", tracking_number="GLS-9"
+    )
+    client.force_login(platform_admin)
+    assert "GLS-9" in client.get(reverse("admin:marketplace_shipment_changelist")).content.decode()
+    page = client.get(reverse("admin:marketplace_shipment_change", args=[shipment.pk]))
+    assert page.status_code == 200
+    assert (
+        "GLS-9"
+        in client.get(reverse("admin:marketplace_order_change", args=[order.pk])).content.decode()
+    )
