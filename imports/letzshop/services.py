@@ -42,7 +42,13 @@ from marketplace.models import (
     Store,
 )
 from marketplace.money import round_money, vat_included
-from marketplace.services import DomainError, _customer_for, _next_order_number, _record_movement
+from marketplace.services import (
+    DomainError,
+    _customer_for,
+    _next_order_number,
+    _record_movement,
+    transition_order,
+)
 
 ADVISORY_LOCK_NAMESPACE = 0x4C5A  # "LZ": pg_try_advisory_lock(namespace, account id)
 EU_COUNTRIES = frozenset(
@@ -804,7 +810,9 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
         states = [u.state for u in units.values()]
         new_status = _status_from_units(states, tracked=False)
         if new_status != Order.Status.PENDING:
-            _move_order(order, new_status, actor=actor, note="Letzshop units decided")
+            # The lifecycle's one way to change status: guarded, audited; cancelling
+            # releases what the order still holds reserved.
+            transition_order(order, new_status, actor=actor, note="Letzshop units decided")
 
         tasks = []
         for available, kind in (
