@@ -1,0 +1,164 @@
+"""Product feed import speed, next to a plain PostgreSQL COPY of the same file.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/wz_bench python bench/import_feed.py [--rows 100000]
+
+Generates a Letzshop feed (TSV, streamed to a temporary file), then on the database of
+DATABASE_URL (migrated first): a first import into a new store through an ImportJob
+(`run_import_job`, the worker's code path, batches of 1000), a re-import of the same
+file (every row unchanged), and a `COPY` of the same file into a bare table of text
+columns. Prints rows per second and the worker's peak memory (ru_maxrss) after each
+step; run it with two --rows values to see memory stay flat in the file size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wizamart.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")
+# A throwaway Fernet key: the bench never encrypts anything.
+os.environ.setdefault("WIZAMART_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
+if not os.environ.get("DATABASE_URL"):
+    sys.exit("Set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/wz_bench).")
+MEDIA = tempfile.mkdtemp(prefix="wz-bench-media-")
+os.environ["MEDIA_ROOT"] = MEDIA
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.files import File  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from imports import services  # noqa: E402
+from imports.feeds import gtin_check_digit  # noqa: E402
+from imports.models import ImportJob  # noqa: E402
+from marketplace.models import Store  # noqa: E402
+
+COLUMNS = [
+    "id", "title", "description", "link", "image_link", "availability", "price",
+    "sale_price", "brand", "gtin", "condition", "product_type", "quantity", "color",
+]  # fmt: skip
+
+
+def write_feed(path: Path, rows: int) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        out.write("\t".join(COLUMNS) + "\n")
+        for n in range(1, rows + 1):
+            body = f"400{n:09d}"
+            out.write(
+                "\t".join(
+                    [
+                        f"BENCH-{n:07d}",
+                        f"Produit de test numéro {n}",
+                        f"Une description du produit {n}, fabriqué au Luxembourg.",
+                        f"https://shop.example.lu/p/{n}",
+                        f"https://cdn.example.lu/img/{n}.jpg",
+                        "in stock" if n % 7 else "out of stock",
+                        f"{n % 500 + 1}.{n % 100:02d} EUR",
+                        f"{n % 500}.50 EUR" if n % 5 == 0 else "",
+                        f"Brand {n % 40}",
+                        body + gtin_check_digit(body),
+                        "new",
+                        "Home > Kitchen",
+                        str(n % 30 + (0 if n % 7 else -(n % 30))),
+                        ("red", "green", "blue")[n % 3],
+                    ]
+                )
+                + "\n"
+            )
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_job(store: Store, path: Path) -> tuple[ImportJob, float]:
+    with path.open("rb") as handle:
+        job = services.create_import_job(store, file=File(handle, name=path.name))
+    started = time.perf_counter()
+    services.run_import_job(job.pk)
+    elapsed = time.perf_counter() - started
+    job.refresh_from_db()
+    return job, elapsed
+
+
+def copy_rows(path: Path) -> tuple[int, float]:
+    names = ", ".join(f'"{c}" text' for c in COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_feed_copy")
+        cursor.execute(f"CREATE UNLOGGED TABLE bench_feed_copy ({names})")
+        connection.commit() if not connection.get_autocommit() else None
+        started = time.perf_counter()
+        raw = cursor.cursor  # psycopg 3 cursor
+        with (
+            path.open("rb") as handle,
+            raw.copy(
+                "COPY bench_feed_copy FROM STDIN WITH (FORMAT csv, DELIMITER E'\\t', HEADER true)"
+            ) as copy,
+        ):
+            while chunk := handle.read(1 << 20):
+                copy.write(chunk)
+        elapsed = time.perf_counter() - started
+        cursor.execute("SELECT count(*) FROM bench_feed_copy")
+        count = cursor.fetchone()[0]
+        cursor.execute("DROP TABLE bench_feed_copy")
+    return count, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    call_command("migrate", verbosity=0)
+    # The worker is measured, not the broker: queuing is a no-op here.
+    services._queue = lambda job: None
+    rss_start = maxrss_mb()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench-feed.tsv"
+        write_feed(path, args.rows)
+        size_mb = path.stat().st_size / 1e6
+        suffix = uuid.uuid4().hex[:8]
+        store = Store.objects.create(
+            code=f"bench-{suffix}", name="Bench", order_prefix=f"B{suffix[:6].upper()}"
+        )
+        print(
+            f"feed: {args.rows} rows, {size_mb:.1f} MB; peak RSS before import {rss_start:.0f} MB"
+        )
+
+        first, first_s = run_job(store, path)
+        print(
+            f"first import : {first.rows_created:>7} created in {first_s:6.1f} s "
+            f"= {args.rows / first_s:8.0f} rows/s  (peak RSS {maxrss_mb():.0f} MB)"
+        )
+        again, again_s = run_job(store, path)
+        print(
+            f"re-import    : {again.rows_unchanged:>7} unchanged in {again_s:4.1f} s "
+            f"= {args.rows / again_s:8.0f} rows/s  (peak RSS {maxrss_mb():.0f} MB)"
+        )
+        copied, copy_s = copy_rows(path)
+        print(
+            f"COPY         : {copied:>7} rows in {copy_s:10.1f} s = {copied / copy_s:8.0f} rows/s"
+        )
+        print(
+            f"first import / COPY = {copy_s / first_s:.2f}; re-import / first = "
+            f"{first_s / again_s:.2f}x faster; peak RSS growth during imports "
+            f"{maxrss_mb() - rss_start:.0f} MB"
+        )
+        assert first.status == again.status == ImportJob.Status.SUCCEEDED, first.error_message
+
+
+if __name__ == "__main__":
+    main()
