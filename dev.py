@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".wizamart-pyproject.sha256"
 QUEUES = "default,imports,emails,reports"
+LETZSHOP_DEV_PORT = 8765  # settings' default LETZSHOP_ENDPOINT points here
 # seed_demo prints one line per demo login, "<who> login (...): <username> / password <pw>";
 # the banner repeats them.
 LOGIN_LINE = re.compile(r"^(?P<who>.*?) login\b.*?: (?P<username>\S+) / password (?P<password>\S+)")
@@ -135,7 +136,8 @@ def banner(port: int, seed_output: str) -> str:
         f"  health:     {url}health",
         "  logins (from seed_demo):" if logins else "  logins: see the seed_demo output above",
         *(f"    {line}" for line in logins),
-        "Press Ctrl-C to stop the web server and the Celery worker.",
+        f"  Letzshop development server: http://127.0.0.1:{LETZSHOP_DEV_PORT}/graphql",
+        "Press Ctrl-C to stop the web server, the Celery worker and the Letzshop server.",
         "=" * 78,
         "",
     ]
@@ -151,7 +153,7 @@ def command_run(port: int) -> int:
     manage(python, "migrate", "--noinput", env=env)
     seed_output = manage(python, "seed_demo", env=env, capture=True)
 
-    children: list[subprocess.Popen] = []
+    children: dict[str, subprocess.Popen] = {}
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -163,7 +165,12 @@ def command_run(port: int) -> int:
     # in order instead of everything dying at once.
     group = {"start_new_session": True} if os.name != "nt" else {}
     try:
-        worker = subprocess.Popen(
+        # The Letzshop development server: the demo stores' Letzshop accounts sync from it.
+        children["Letzshop development server"] = subprocess.Popen(
+            [str(python), "-m", "letzshop_dev", "--port", str(LETZSHOP_DEV_PORT), "--seed"],
+            cwd=ROOT, env=env, **group,
+        )  # fmt: skip
+        children["Celery worker"] = subprocess.Popen(
             [
                 str(python), "-m", "celery", "-A", "wizamart", "worker",
                 "--queues", QUEUES, "--beat",
@@ -172,20 +179,17 @@ def command_run(port: int) -> int:
             ],
             cwd=ROOT, env=env, **group,
         )  # fmt: skip
-        children.append(worker)
-        web = subprocess.Popen(
+        web = children["web server"] = subprocess.Popen(
             [str(python), "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             cwd=ROOT, env=env, **group,
         )  # fmt: skip
-        children.append(web)
         if not wait_for_port(port, web):
             say("the web server did not start; see the messages above")
             return 1
         print(banner(port, seed_output), flush=True)
         while True:
-            for child in children:
+            for name, child in children.items():
                 if child.poll() is not None:
-                    name = "web server" if child is web else "Celery worker"
                     say(f"the {name} exited with code {child.returncode}; stopping")
                     return child.returncode or 1
             time.sleep(0.5)
@@ -194,7 +198,7 @@ def command_run(port: int) -> int:
         return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        stop(children)
+        stop(list(children.values()))
         say("stopped (the embedded PostgreSQL/Redis keep running for the next start)")
 
 
