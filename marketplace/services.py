@@ -17,7 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -380,13 +380,19 @@ def _check_available(product: Product, quantity: int, stock: Stock | None = None
 
 
 def _next_order_number(store: Store, year: int) -> str:
-    """Hand out the next number of (store, year) under a row lock: never max+1, never
-    reused; a rolled-back checkout gives its number back with everything else."""
-    sequence, _created = OrderNumberSequence.objects.get_or_create(store=store, year=year)
-    sequence = OrderNumberSequence.objects.select_for_update().get(pk=sequence.pk)
-    sequence.last_value += 1
-    sequence.save(update_fields=["last_value"])
-    return f"{store.order_prefix}-{year}-{sequence.last_value:06d}"
+    """Hand out the next number of (store, year): one upsert that takes the sequence
+    row's lock until commit (created at 1 on the year's first order), so never max+1 and
+    never reused; a rolled-back checkout gives its number back with everything else."""
+    table = OrderNumberSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (store_id, year, last_value) VALUES (%s, %s, 1) "  # noqa: S608
+            f"ON CONFLICT (store_id, year) DO UPDATE SET last_value = {table}.last_value + 1 "
+            "RETURNING last_value",
+            [store.pk, year],
+        )
+        (value,) = cursor.fetchone()
+    return f"{store.order_prefix}-{year}-{value:06d}"
 
 
 def _customer_for(store: Store, email: str, address: dict, locale: str, user) -> Customer:
