@@ -875,44 +875,44 @@ def ship_order_lines(
 # --- expiry sweeps ----------------------------------------------------------------------
 
 
-def expire_unpaid_orders(*, now=None, batch_size: int = 100) -> int:
+def expire_unpaid_orders(*, now=None, limit: int = 1000) -> int:
     """Cancel pending web orders still unpaid WIZAMART_UNPAID_ORDER_TTL_HOURS after they
     were placed, releasing their reservations (through the cancel transition: event,
     release movements, email). Letzshop orders are paid through Letzshop and never expire.
 
-    Safe to run twice at once: rows are taken with SKIP LOCKED in short batches and a
-    cancelled order is a no-op. An order that fails is logged and skipped. Returns how
-    many orders this run cancelled.
+    One order per transaction (order row, then its Stock rows in key order, like
+    checkout and shipping, so no deadlock), at most `limit` per run. Safe to run twice at
+    once: rows are taken with SKIP LOCKED and a cancelled order is a no-op. An order that
+    fails is logged and skipped. Returns how many orders this run cancelled.
     """
     now = now or timezone.now()
     hours = settings.WIZAMART_UNPAID_ORDER_TTL_HOURS
-    cutoff = now - timedelta(hours=hours)
+    due = Order.objects.filter(
+        status=_S.PENDING,
+        paid_at__isnull=True,
+        channel=Order.Channel.WEB,
+        placed_at__lt=now - timedelta(hours=hours),
+    ).order_by("placed_at", "pk")
     note = gettext("Unpaid after %(hours)d hours.") % {"hours": hours}
     cancelled = 0
     failed: set[int] = set()
-    while True:
+    while cancelled + len(failed) < limit:
         with transaction.atomic():
-            batch = list(
-                Order.objects.select_for_update(skip_locked=True)
+            order = (
+                due.exclude(pk__in=failed)
+                .select_for_update(skip_locked=True)
                 .select_related("store")
-                .filter(
-                    status=_S.PENDING,
-                    paid_at__isnull=True,
-                    channel=Order.Channel.WEB,
-                    placed_at__lt=cutoff,
-                )
-                .exclude(pk__in=failed)
-                .order_by("placed_at", "pk")[:batch_size]
+                .first()
             )
-            for order in batch:
-                try:
-                    with transaction.atomic():
-                        cancelled += _transition_locked(order, _S.CANCELLED, note=note)
-                except Exception:
-                    failed.add(order.pk)
-                    logger.exception("could not expire order %s", order.pk)
-        if len(batch) < batch_size:
-            return cancelled
+            if order is None:
+                break
+            try:
+                with transaction.atomic():
+                    cancelled += _transition_locked(order, _S.CANCELLED, note=note)
+            except Exception:
+                failed.add(order.pk)
+                logger.exception("could not expire order %s", order.pk)
+    return cancelled
 
 
 def expire_abandoned_carts(*, now=None, batch_size: int = 500) -> int:

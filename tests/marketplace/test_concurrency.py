@@ -127,7 +127,7 @@ def test_two_expiry_sweeps_at_once_cancel_each_order_once(store, make_product):
         placed_at=timezone.now() - timedelta(hours=settings.WIZAMART_UNPAID_ORDER_TTL_HOURS + 1)
     )
 
-    results = run_together(lambda _: expire_unpaid_orders(batch_size=2), [1, 2])
+    results = run_together(lambda _: expire_unpaid_orders(), [1, 2])
 
     assert sum(results) == 6
     assert OrderEvent.objects.filter(to_status="cancelled").count() == 6
