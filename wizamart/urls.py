@@ -5,7 +5,6 @@ from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from marketplace.backoffice import site as backoffice_site
-from marketplace.backoffice import site as backoffice_site
 from wizamart.health import health
 
 urlpatterns = [
@@ -13,7 +12,6 @@ urlpatterns = [
     path("admin/imports/", include("imports.urls")),
     path("feeds/", include("imports.feed_urls")),
     path("admin/", admin.site.urls),
-    path("store/", backoffice_site.urls),
     path("store/", backoffice_site.urls),
     path("i18n/setlang/", set_language, name="set_language"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
