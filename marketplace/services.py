@@ -8,6 +8,7 @@ in ORDER_TRANSITIONS below.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -43,6 +44,8 @@ from marketplace.models import (
     Store,
 )
 from marketplace.money import round_money, vat_included
+from notifications import services as notifications
+from notifications.selectors import UnknownEmailTemplate
 
 
 class DomainError(Exception):
@@ -524,6 +527,7 @@ def place_orders(
             OrderEvent.objects.create(
                 order=order, actor=user, from_status="", to_status=Order.Status.PENDING
             )
+            _notify(notifications.queue_order_placed_emails, order)
         cart.status = Cart.Status.CHECKED_OUT
         if user is not None and cart.user_id is None:
             cart.user = user
@@ -571,21 +575,15 @@ def _copy_state(order: Order, locked: Order) -> None:
     order.updated_at = locked.updated_at
 
 
-def _notify(queue_name: str, *args: Any, **kwargs: Any) -> None:
+def _notify(queue: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
     """Queue an email through notifications, in the caller's transaction (the outbox row
     commits or rolls back with the change; sending happens after commit). A refused
     address or a missing template is logged, never a reason to refuse the change."""
-    from notifications import services as notifications
-    from notifications.selectors import UnknownEmailTemplate
-
-    queue = getattr(notifications, queue_name, None)
-    if queue is None:
-        return
     try:
         with transaction.atomic():
             queue(*args, **kwargs)
     except (ValidationError, UnknownEmailTemplate):
-        logger.warning("%s not queued", queue_name, exc_info=True)
+        logger.warning("%s not queued", queue.__name__, exc_info=True)
 
 
 def _reservations_held(order: Order) -> dict[int, int]:
@@ -669,7 +667,7 @@ def _transition_locked(
         order=order, actor=actor, from_status=from_status, to_status=to, note=note
     )
     if to == _S.CANCELLED:
-        _notify("queue_order_cancelled_email", order, reason=note)
+        _notify(notifications.queue_order_cancelled_email, order, reason=note)
     return True
 
 
@@ -862,7 +860,7 @@ def ship_order_lines(
             shipping=True,
         )
         _notify(
-            "queue_order_shipped_email",
+            notifications.queue_order_shipped_email,
             locked,
             tracking_number,
             shipment.get_carrier_display(),
@@ -1007,7 +1005,7 @@ def invite_team_member(store: Store, email: str, role: str, *, invited_by=None) 
             )
         return membership
     _notify(
-        "queue_team_invitation_email",
+        notifications.queue_team_invitation_email,
         to=email,
         store=store,
         invited_by=(invited_by.get_full_name() or invited_by.get_username())

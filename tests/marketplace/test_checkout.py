@@ -374,3 +374,45 @@ def test_logged_in_checkout_links_the_user(client, shopper, store, make_product)
         ).status_code
         == 200
     )
+
+
+def test_checkout_queues_confirmation_for_shopper_and_notice_for_each_store(
+    store, other_store, make_product, django_capture_on_commit_callbacks
+):
+    from notifications.models import OutboundEmail
+
+    store.email = "orders@lux-shop.lu"
+    store.save()
+    other_store.email = "shop@other.lu"
+    other_store.default_language = "de"
+    other_store.save()
+    cart = open_cart()
+    add_to_cart(cart, make_product(store, "A", price="5.00"), 1)
+    add_to_cart(cart, make_product(other_store, "B", price="7.00"), 1)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        checkout = _place(cart, locale="fr")
+
+    numbers = sorted(o.number for o in checkout.orders.all())
+    emails = sorted(OutboundEmail.objects.values_list("template_code", "to", "language", "status"))
+    assert emails == [
+        ("order_confirmation", "guest@example.lu", "fr", "queued"),
+        ("order_confirmation", "guest@example.lu", "fr", "queued"),
+        ("store_new_order", "orders@lux-shop.lu", "en", "queued"),
+        ("store_new_order", "shop@other.lu", "de", "queued"),
+    ]
+    assert len(callbacks) == 4
+    assert numbers == [f"LUX-{YEAR}-000001", f"OTH-{YEAR}-000001"]
+
+
+def test_refused_checkout_queues_no_email(store, make_product):
+    from notifications.models import OutboundEmail
+
+    cart = open_cart()
+    add_to_cart(cart, make_product(store, "A", on_hand=1), 1)
+    Stock.objects.filter(product__sku="A").update(reserved=1)
+
+    with pytest.raises(NotEnoughStock):
+        _place(cart)
+
+    assert OutboundEmail.objects.count() == 0
