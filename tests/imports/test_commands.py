@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models import Count
 
+from imports.letzshop.models import LetzshopAccount
 from marketplace.models import (
     Membership,
     Product,
@@ -71,11 +74,29 @@ def test_seed_demo_creates_stores_products_and_logins(demo_var_dir, client):
 
     assert sorted(Store.objects.values_list("order_prefix", flat=True)) == ["EPI", "LIV", "MAI"]
     assert Store.objects.filter(vat_number__startswith="LU", country="LU").count() == 3
-    assert Product.objects.count() == 336
-    for store in Store.objects.all():
-        assert Product.objects.filter(store=store).count() == 112
+    # 112 generated products per store, plus the 3 that the Letzshop demo shipments order.
+    assert Product.objects.count() == 339
+    assert dict(Store.objects.annotate(n=Count("products")).values_list("code", "n")) == {
+        "epicerie-moselle": 115,
+        "maison-jardin": 112,
+        "livres-jouets": 112,
+    }
     for language in ("en", "fr", "de"):
-        assert ProductTranslation.objects.filter(language=language).count() == 336
+        assert ProductTranslation.objects.filter(language=language).count() == 339
+    tea = Product.objects.get(store__code="epicerie-moselle", gtin="5400000000027")
+    assert (tea.sku, tea.price, tea.translation("de").title) == (
+        "TEA-GREEN",
+        Decimal("7.90"),
+        "Grüner Tee",
+    )
+    account = LetzshopAccount.objects.get()
+    assert (account.store.code, account.vendor_id, account.auto_sync) == (
+        "epicerie-moselle",
+        "VEN-1",
+        True,
+    )
+    assert account.api_key == "letzshop-dev-key"
+    assert "letzshop-dev-key" not in account.api_key_encrypted
     assert Stock.objects.filter(on_hand=0).exists()
     assert sorted(p.name for p in demo_var_dir.joinpath("demo").glob("*.tsv")) == [
         f"{code}-{language}.tsv"
@@ -110,8 +131,13 @@ def test_seed_demo_twice_changes_nothing(demo_var_dir):
 
     assert (
         len(re.findall(r"112 rows read: 0 created, 0 updated, 112 unchanged, 0 rejected", second))
-        == 9
+        == 6
     )
+    assert (
+        len(re.findall(r"115 rows read: 0 created, 0 updated, 115 unchanged, 0 rejected", second))
+        == 3
+    )
+    assert LetzshopAccount.objects.count() == 1
     assert StockMovement.objects.count() == movements
     assert dict(Product.objects.values_list("pk", "updated_at")) == stamps
     assert get_user_model().objects.count() == users == 3

@@ -23,6 +23,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from imports.feeds import gtin_check_digit
+from imports.letzshop.models import LetzshopAccount
+from imports.letzshop.services import connect_account
 from imports.services import import_product_feed
 from marketplace.models import LANGUAGE_CODES, Membership, Store
 
@@ -268,6 +270,52 @@ def demo_rows(demo: DemoStore, store_index: int) -> list[dict[str, dict[str, str
     return rows
 
 
+# The products that the Letzshop development server's demo shipments order (its
+# catalogue in letzshop_dev/shipments.json), sold by the first demo store so a sync
+# matches them; the shipments' desk lamp stays unknown and shows an order exception.
+LETZSHOP_DEMO_PRODUCTS = [
+    ("MUG-RED", "5400000000010", "12.50", "Maison Lux", ("Red mug", "Tasse rouge", "Rote Tasse")),
+    ("TEA-GREEN", "5400000000027", "7.90", "Moselle Tea", ("Green tea", "Thé vert", "Grüner Tee")),
+    ("BOOK-FOLIO-1", "9782070360024", "24.00", "Folio",
+     ("Luxembourg cookbook", "Livre de cuisine luxembourgeoise", "Luxemburger Kochbuch")),
+]  # fmt: skip
+LETZSHOP_DEMO_KEY = "letzshop-dev-key"  # what `python -m letzshop_dev` accepts
+LETZSHOP_DEMO_VENDOR = "VEN-1"
+
+
+def letzshop_rows(demo: DemoStore) -> list[dict]:
+    rows = []
+    for sku, gtin, price, brand, titles in LETZSHOP_DEMO_PRODUCTS:
+        by_language = dict(zip(LANGUAGE_CODES, titles, strict=True))
+        rows.append(
+            {
+                "id": sku,
+                "titles": by_language,
+                "descriptions": {
+                    language: DESCRIPTIONS[language].format(
+                        title=title, brand=brand, store=demo.name, city=demo.city
+                    )
+                    for language, title in by_language.items()
+                },
+                "link": f"https://{demo.code}.example.lu/p/{sku.lower()}",
+                "image_link": "",
+                "availability": "in stock",
+                "price": f"{price} EUR",
+                "sale_price": "",
+                "brand": brand,
+                "gtin": gtin,
+                "mpn": "",
+                "condition": "new",
+                "google_product_category": demo.category,
+                "product_type": "Letzshop",
+                "item_group_id": "",
+                "quantity": "25",
+                "origin": demo.origins[0],
+            }
+        )
+    return rows
+
+
 def write_feed(path: Path, rows, language: str) -> None:
     """Write one Letzshop TSV feed in `language`; rewrites only when the text differs."""
     buffer = StringIO()
@@ -314,6 +362,8 @@ class Command(BaseCommand):
             )
             stores.append(store)
             rows = demo_rows(demo, index)
+            if index == 0:
+                rows += letzshop_rows(demo)
             for language in LANGUAGE_CODES:
                 path = demo_dir / f"{demo.code}-{language}.tsv"
                 write_feed(path, rows, language)
@@ -328,6 +378,15 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(
             user=staff, store=stores[0], defaults={"role": Membership.Role.OWNER}
         )
+        if not LetzshopAccount.objects.filter(store=stores[0]).exists():
+            # Syncs from the development server that `dev.py run` starts.
+            connect_account(
+                stores[0],
+                api_key=LETZSHOP_DEMO_KEY,
+                vendor_id=LETZSHOP_DEMO_VENDOR,
+                auto_sync=True,
+                interval_minutes=1,
+            )
 
         self.stdout.write("")
         self.stdout.write(
