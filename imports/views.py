@@ -54,6 +54,19 @@ class FeedUploadForm(forms.Form):
         return data
 
 
+def start_import(form: FeedUploadForm, user) -> ImportJob:
+    """`create_import_job` from a valid FeedUploadForm (or a subclass with a `kind`)."""
+    data = form.cleaned_data
+    return create_import_job(
+        data["store"],
+        file=data["file"] or None,
+        source_url=data["source_url"],
+        language=data["language"],
+        kind=data.get("kind", ""),
+        created_by=user,
+    )
+
+
 @staff_member_required
 def upload_feed(request):
     """Create an ImportJob from an uploaded file or a URL, then show its progress page
@@ -61,13 +74,7 @@ def upload_feed(request):
     if request.method == "POST":
         form = FeedUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            job = create_import_job(
-                form.cleaned_data["store"],
-                file=form.cleaned_data["file"] or None,
-                source_url=form.cleaned_data["source_url"],
-                language=form.cleaned_data["language"],
-                created_by=request.user,
-            )
+            job = start_import(form, request.user)
             return redirect("admin:imports_importjob_change", job.pk)
     else:
         form = FeedUploadForm()
@@ -80,17 +87,13 @@ def upload_feed(request):
 @staff_member_required
 def job_progress(request, public_id):
     """The job's progress as JSON, polled by static/imports/progress.js."""
-    job = get_object_or_404(ImportJob, public_id=public_id)
-    return JsonResponse(selectors.job_progress(job))
+    return progress_response(get_object_or_404(ImportJob, public_id=public_id))
 
 
 @staff_member_required
 def job_errors_csv(request, public_id):
     """The job's rejected lines as a CSV download (formulas escaped)."""
-    job = get_object_or_404(ImportJob, public_id=public_id)
-    response = StreamingHttpResponse(rejected_lines_csv(job), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="rejected-lines-{job.public_id}.csv"'
-    return response
+    return rejected_lines_response(get_object_or_404(ImportJob, public_id=public_id))
 
 
 class FeedExportForm(forms.Form):
@@ -98,7 +101,7 @@ class FeedExportForm(forms.Form):
     language = forms.ChoiceField(choices=Language.choices, initial=Language.EN)
 
 
-def _feed_response(store: Store, language: str, *, download: bool) -> StreamingHttpResponse:
+def feed_response(store: Store, language: str, *, download: bool) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
         export_feed_lines(store, language), content_type="text/tab-separated-values; charset=utf-8"
     )
@@ -112,7 +115,7 @@ def export_feed(request):
     """Download a store's catalogue as a Letzshop / Google Shopping feed (TSV)."""
     form = FeedExportForm(request.GET or None)
     if form.is_valid():
-        return _feed_response(
+        return feed_response(
             form.cleaned_data["store"], form.cleaned_data["language"], download=True
         )
     context = {**admin.site.each_context(request), "title": _("Export products"), "form": form}
@@ -128,13 +131,42 @@ def public_feed(request, store_code: str, language: str) -> HttpResponse:
     store = Store.objects.filter(code=store_code, is_active=True).first()
     if store is None or not feed_token_matches(store, request.GET.get("token", "")):
         raise Http404
-    return _feed_response(store, language, download=False)
+    return feed_response(store, language, download=False)
 
 
-def progress_context(job: ImportJob) -> dict:
-    """Template context for `imports/_job_progress.html` (reusable by other admin sites:
-    pass a progress URL they serve)."""
+# --- pieces reused by every site that shows jobs (platform admin, store back office) -----
+# The caller has already checked that the user may see `job` / `store`.
+
+ERRORS_SHOWN = 500
+
+
+def progress_context(job: ImportJob, *, progress_url: str = "") -> dict:
+    """Template context for `imports/_job_progress.html`. Another admin site passes a
+    progress URL it serves (see `progress_response`); the default is the staff one."""
     return {
         "job": job,
-        "progress_url": reverse("imports:job_progress", args=[job.public_id]),
+        "progress_url": progress_url or reverse("imports:job_progress", args=[job.public_id]),
     }
+
+
+def rejected_lines_context(job: ImportJob, *, errors_csv_url: str) -> dict:
+    """Template context for `imports/_rejected_lines.html`: the first ERRORS_SHOWN lines
+    (one query) and whether there are more."""
+    errors = list(job.row_errors.order_by("line", "id")[: ERRORS_SHOWN + 1])
+    return {
+        "row_errors": errors[:ERRORS_SHOWN],
+        "more_errors": len(errors) > ERRORS_SHOWN,
+        "errors_csv_url": errors_csv_url,
+    }
+
+
+def progress_response(job: ImportJob) -> JsonResponse:
+    """The job's progress as JSON, as static/imports/progress.js polls it."""
+    return JsonResponse(selectors.job_progress(job))
+
+
+def rejected_lines_response(job: ImportJob) -> StreamingHttpResponse:
+    """The job's rejected lines as a CSV download (formulas escaped)."""
+    response = StreamingHttpResponse(rejected_lines_csv(job), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="rejected-lines-{job.public_id}.csv"'
+    return response

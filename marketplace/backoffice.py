@@ -5,13 +5,15 @@ What they see: only the rows of their stores, in every list, page, form choice a
 anything else is a 404, as if it did not exist. What they may do depends on their role in
 the row's store:
 
-| role    | products         | stock adjust | orders (ship, cancel, deliver) | customers | team |
-|---------|------------------|--------------|--------------------------------|-----------|------|
-| owner   | view, add, edit  | yes          | yes                            | view      | yes  |
-| manager | view, add, edit  | yes          | yes                            | view      | no   |
-| staff   | view             | yes          | yes                            | no        | no   |
+| role    | products        | stock adjust | orders, Letzshop units, exceptions | customers | imports, feeds, Letzshop account | feed token rotate | team |
+|---------|-----------------|--------------|------------------------------------|-----------|----------------------------------|-------------------|------|
+| owner   | view, add, edit | yes          | yes                                | view      | yes                              | yes               | yes  |
+| manager | view, add, edit | yes          | yes                                | view      | yes                              | no                | no   |
+| staff   | view            | yes          | yes                                | no        | no                               | no                | no   |
 
-Every write goes through `marketplace.services`; refusals (DomainError) become messages.
+Every write goes through the services of its app (`marketplace.services`,
+`imports.services`, `imports.letzshop.services`); refusals (DomainError, LetzshopError)
+become messages.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from django.contrib.admin import helpers
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import render
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -31,9 +33,27 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from imports.letzshop import admin as letzshop_admin
+from imports.letzshop import selectors as letzshop_selectors
+from imports.letzshop import services as letzshop_services
+from imports.letzshop.client import LetzshopError
+from imports.letzshop.models import LetzshopAccount, OrderException, SyncLog
+from imports.models import ImportJob
+from imports.services import feed_export_token, rotate_feed_export_token
+from imports.views import (
+    FeedUploadForm,
+    feed_response,
+    progress_context,
+    progress_response,
+    rejected_lines_context,
+    rejected_lines_response,
+    start_import,
+)
 from marketplace import selectors, services
 from marketplace.models import (
+    LANGUAGE_CODES,
     Customer,
+    Language,
     Membership,
     Order,
     OrderEvent,
@@ -71,6 +91,16 @@ def stores_with(request, roles) -> list[int]:
     return sorted(store_id for store_id, role in store_roles(request).items() if role in roles)
 
 
+def own_store(request, code: str, roles) -> Store:
+    """The signed-in user's store `code`: 404 when it is not one of their stores, 403 when
+    their role there is not in `roles`."""
+    roles_by_store = store_roles(request)
+    store = get_object_or_404(Store, code=code, pk__in=list(roles_by_store))
+    if roles_by_store[store.pk] not in roles:
+        raise PermissionDenied
+    return store
+
+
 class BackOfficeAuthenticationForm(AuthenticationForm):
     """The admin's login form without the is_staff rule: a store membership is needed."""
 
@@ -96,6 +126,22 @@ class BackOfficeSite(admin.AdminSite):
     def has_permission(self, request) -> bool:
         return bool(store_roles(request))
 
+    def get_urls(self):
+        return [
+            path("feeds/", self.admin_view(feed_exports_view), name="feed_exports"),
+            path(
+                "feeds/<slug:store_code>/<str:language>.tsv",
+                self.admin_view(feed_download_view),
+                name="feed_download",
+            ),
+            path(
+                "feeds/<slug:store_code>/rotate-token/",
+                self.admin_view(require_POST(rotate_feed_token_view)),
+                name="feed_token_rotate",
+            ),
+            *super().get_urls(),
+        ]
+
     def index(self, request, extra_context=None):
         store_ids = stores_with(request, ALL_ROLES)
         stores = list(Store.objects.filter(pk__in=store_ids).order_by("name"))
@@ -109,6 +155,7 @@ class BackOfficeSite(admin.AdminSite):
             "dashboard": dashboard,
             "chart": order_chart(dashboard.days),
             "low_stock_threshold": selectors.LOW_STOCK_THRESHOLD,
+            "can_export_feeds": bool(stores_with(request, MANAGERS)),
             **(extra_context or {}),
         }
         return super().index(request, context)
@@ -555,6 +602,47 @@ class ShipLinesForm(forms.Form):
         return {line.pk: self.cleaned_data[f"line_{line.pk}"] for line in self.lines}
 
 
+class UnitDecisionsForm(forms.Form):
+    """One choice per undecided Letzshop inventory unit of an order: confirm or decline."""
+
+    CHOICES = [("", _("Later")), ("confirm", _("Confirm")), ("decline", _("Decline"))]
+
+    def __init__(self, *args, units, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.units = units
+        for unit in units:
+            if unit.state == unit.State.UNCONFIRMED:
+                self.fields[f"unit:{unit.external_id}"] = forms.ChoiceField(
+                    label=unit.external_id,
+                    choices=self.CHOICES,
+                    required=False,
+                    initial="",
+                    widget=forms.RadioSelect,
+                )
+
+    def rows(self):
+        """(unit, its bound field or None when already decided), in the units' order."""
+        rows = []
+        for unit in self.units:
+            name = f"unit:{unit.external_id}"
+            rows.append((unit, self[name] if name in self.fields else None))
+        return rows
+
+    def decisions(self) -> dict[str, bool]:
+        return {
+            name.removeprefix("unit:"): value == "confirm"
+            for name, value in self.cleaned_data.items()
+            if value
+        }
+
+
+class TrackingForm(forms.Form):
+    code = forms.CharField(label=_("Tracking code"), max_length=100)
+    provider = forms.CharField(
+        label=_("Carrier"), max_length=50, help_text=_("As Letzshop names it, e.g. post_lu.")
+    )
+
+
 @admin.register(Order, site=site)
 class OrderAdmin(StoreScopedAdmin):
     list_display = ["number", "placed_at", "status", "channel", "email", "total"]
@@ -580,6 +668,16 @@ class OrderAdmin(StoreScopedAdmin):
                 "<path:object_id>/transition/<slug:to>/",
                 view(require_POST(self.transition_view)),
                 name="marketplace_order_transition",
+            ),
+            path(
+                "<path:object_id>/letzshop/units/",
+                view(require_POST(self.letzshop_units_view)),
+                name="marketplace_order_letzshop_units",
+            ),
+            path(
+                "<path:object_id>/letzshop/tracking/",
+                view(require_POST(self.letzshop_tracking_view)),
+                name="marketplace_order_letzshop_tracking",
             ),
             *super().get_urls(),
         ]
@@ -656,6 +754,47 @@ class OrderAdmin(StoreScopedAdmin):
             )
         return HttpResponseRedirect(self._change_url(order))
 
+    def letzshop_units_view(self, request, object_id):
+        """Confirm or decline the chosen Letzshop units (`decide_units`); refusals, such as
+        an open exception, are shown as messages."""
+        order = self._order_for_work(request, object_id)
+        form = UnitDecisionsForm(request.POST, units=list(letzshop_selectors.order_units(order)))
+        if not form.is_valid():
+            self.message_user(request, gettext("Choose confirm or decline."), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(order))
+        try:
+            tasks = letzshop_services.decide_units(order, form.decisions(), actor=request.user)
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                gettext("%(count)d call(s) to Letzshop queued.") % {"count": len(tasks)},
+                messages.SUCCESS if tasks else messages.INFO,
+            )
+        return HttpResponseRedirect(self._change_url(order))
+
+    def letzshop_tracking_view(self, request, object_id):
+        order = self._order_for_work(request, object_id)
+        form = TrackingForm(request.POST)
+        if not form.is_valid():
+            self.message_user(
+                request, gettext("Give a tracking code and a carrier."), messages.ERROR
+            )
+            return HttpResponseRedirect(self._change_url(order))
+        try:
+            task = letzshop_services.set_tracking(order, actor=request.user, **form.cleaned_data)
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            message = (
+                gettext("Tracking saved and queued for Letzshop.")
+                if task
+                else gettext("This tracking was already sent.")
+            )
+            self.message_user(request, message, messages.SUCCESS if task else messages.INFO)
+        return HttpResponseRedirect(self._change_url(order))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         order = self.get_object(request, object_id)
         extra = {
@@ -664,6 +803,14 @@ class OrderAdmin(StoreScopedAdmin):
             "next_statuses": services.ORDER_TRANSITIONS[order.status],
             **(extra_context or {}),
         }
+        if order.channel == Order.Channel.LETZSHOP:
+            units = list(letzshop_selectors.order_units(order))
+            extra.update(
+                unit_form=UnitDecisionsForm(units=units),
+                tracking_form=TrackingForm(),
+                letzshop_exceptions=list(OrderException.objects.filter(order=order)),
+                letzshop_tasks=list(letzshop_selectors.order_tasks(order)),
+            )
         return super().change_view(request, object_id, form_url, extra)
 
     def _run_on_each(self, request, queryset, move):
@@ -803,3 +950,391 @@ class TeamAdmin(StoreScopedAdmin):
                 services.remove_team_member(membership, actor=request.user)
             except services.DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+
+
+# --- product imports ----------------------------------------------------------------------
+
+
+class ImportJobForm(FeedUploadForm):
+    """The staff upload form, with the kind and the stores this user may import into."""
+
+    kind = forms.ChoiceField(
+        choices=[("", _("Detect from the file's header")), *ImportJob.Kind.choices],
+        required=False,
+    )
+
+    def __init__(self, *args, stores, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["store"].queryset = stores
+        if len(stores) == 1:
+            self.fields["store"].initial = stores[0].code
+
+
+@admin.register(ImportJob, site=site)
+class ImportJobAdmin(StoreScopedAdmin):
+    """Jobs are started from the add page (`create_import_job`) and written by the worker:
+    the job page is read-only, with the live progress bar and the rejected lines."""
+
+    view_roles = add_roles = MANAGERS
+    list_display = [
+        "created_at", "source_name", "kind", "language", "status", "rows_read", "rows_created",
+        "rows_updated", "rows_unchanged", "rows_rejected",
+    ]  # fmt: skip
+    list_filter = ["status", "kind"]
+    list_select_related = ["store"]
+    change_form_template = "imports/admin/importjob_change_form.html"
+    fields = [
+        "store", "source_name", "kind", "language", "format", "status", "error_message",
+        ("rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_rejected"),
+        "created_by", ("created_at", "started_at", "finished_at"),
+    ]  # fmt: skip
+    readonly_fields = [
+        "store", "source_name", "kind", "language", "format", "status", "error_message",
+        "rows_read", "rows_created", "rows_updated", "rows_unchanged", "rows_rejected",
+        "created_by", "created_at", "started_at", "finished_at",
+    ]  # fmt: skip
+
+    @admin.display(description=_("File or URL"))
+    def source_name(self, job):
+        return job.original_name or job.source_url
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/progress.json",
+                view(self.progress_view),
+                name="imports_importjob_progress",
+            ),
+            path(
+                "<path:object_id>/rejected-lines.csv",
+                view(self.rejected_lines_view),
+                name="imports_importjob_rejected_lines",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _url(self, name, job) -> str:
+        return reverse(f"backoffice:imports_importjob_{name}", args=[job.pk])
+
+    def progress_view(self, request, object_id):
+        return progress_response(self.get_object(request, object_id))
+
+    def rejected_lines_view(self, request, object_id):
+        return rejected_lines_response(self.get_object(request, object_id))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        stores = Store.objects.filter(pk__in=stores_with(request, self.add_roles)).order_by("name")
+        if request.method == "POST":
+            form = ImportJobForm(request.POST, request.FILES, stores=stores)
+            if form.is_valid():
+                job = start_import(form, request.user)
+                return HttpResponseRedirect(self._url("change", job))
+        else:
+            form = ImportJobForm(stores=stores)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Import products"),
+            "opts": self.opts,
+            "form": form,
+        }
+        status = 400 if form.is_bound and form.errors else 200
+        return TemplateResponse(request, "backoffice/import_add.html", context, status=status)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        extra = {
+            **progress_context(job, progress_url=self._url("progress", job)),
+            **rejected_lines_context(job, errors_csv_url=self._url("rejected_lines", job)),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+
+# --- feed exports (site-level pages: a store, not a model row, is what they show) -----------
+
+
+def feed_exports_view(request):
+    """One download link per store and language, and the URL Letzshop polls (with the
+    store's secret token, created on first view; owners rotate it)."""
+    store_ids = stores_with(request, MANAGERS)
+    if not store_ids:
+        raise PermissionDenied
+    roles = store_roles(request)
+    feeds = []
+    for store in Store.objects.filter(pk__in=store_ids).order_by("name"):
+        token = feed_export_token(store).token
+        feeds.append(
+            {
+                "store": store,
+                "can_rotate": roles[store.pk] in OWNERS,
+                "languages": [
+                    {
+                        "code": language,
+                        "name": Language(language).label,
+                        "download_url": reverse(
+                            "backoffice:feed_download", args=[store.code, language]
+                        ),
+                        "poll_url": request.build_absolute_uri(
+                            reverse("feeds:public_feed", args=[store.code, language])
+                        )
+                        + f"?token={token}",
+                    }
+                    for language in store.languages
+                ],
+            }
+        )
+    context = {**site.each_context(request), "title": gettext("Product feeds"), "feeds": feeds}
+    return TemplateResponse(request, "backoffice/feed_exports.html", context)
+
+
+def feed_download_view(request, store_code: str, language: str):
+    store = own_store(request, store_code, MANAGERS)
+    if language not in LANGUAGE_CODES:
+        raise Http404(gettext("Not found."))
+    return feed_response(store, language, download=True)
+
+
+def rotate_feed_token_view(request, store_code: str):
+    store = own_store(request, store_code, OWNERS)
+    rotate_feed_export_token(store)
+    messages.success(
+        request,
+        gettext("The feed URLs of %(store)s have a new token; the old ones stopped working.")
+        % {"store": store.name},
+    )
+    return HttpResponseRedirect(reverse("backoffice:feed_exports"))
+
+
+# --- Letzshop -----------------------------------------------------------------------------
+
+ACCOUNT_SETTINGS = ("endpoint", "vendor_id", "auto_sync", "interval_minutes")
+
+
+class LetzshopSettingsForm(letzshop_admin.LetzshopAccountForm):
+    """The platform's account form; the API key field is write-only (never rendered back)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk and not cleaned.get("api_key"):
+            try:
+                self.instance.api_key  # noqa: B018 - kept as is: it must still decrypt
+            except ValueError:
+                self.add_error("api_key", gettext("The stored key cannot be read: enter it again."))
+        return cleaned
+
+
+@admin.register(LetzshopAccount, site=site)
+class LetzshopAccountAdmin(StoreScopedAdmin):
+    """The store's Letzshop settings, test connection, sync now and historical import.
+
+    URL names match the platform admin's so its account template serves here too."""
+
+    view_roles = add_roles = change_roles = MANAGERS
+    form = LetzshopSettingsForm
+    change_form_template = "backoffice/letzshop_account_change_form.html"
+    list_display = letzshop_admin.LetzshopAccountAdmin.list_display
+    list_select_related = ["store"]
+    status_fields = ["status", "last_synced_at", "last_attempt_at", "last_error"]
+    SYNC_LOGS_SHOWN = 20
+
+    def get_fields(self, request, obj=None):
+        fields = ["store", "api_key", *ACCOUNT_SETTINGS]
+        return [*fields, *self.status_fields] if obj else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["store", *self.status_fields] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        new_key = form.cleaned_data.get("api_key")
+        account = letzshop_services.connect_account(
+            obj.store,
+            api_key=new_key or obj.api_key,
+            **{name: form.cleaned_data[name] for name in ACCOUNT_SETTINGS},
+        )
+        if new_key and account.status == LetzshopAccount.Status.AUTH_FAILED:
+            letzshop_services.set_api_key(account, new_key)  # clears the refusal
+        obj.pk = account.pk
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        urls = [
+            ("import-progress/", self.import_progress_view, "letzshop_import_progress"),
+            ("historical-import/", self.historical_import_view, "letzshop_historical_import"),
+            ("test-connection/", self.test_connection_view, "letzshop_test_connection"),
+            ("sync/", self.sync_now_view, "letzshop_sync_now"),
+        ]
+        return [
+            path(
+                f"<path:object_id>/{route}",
+                view(handler if name.endswith("progress") else require_POST(handler)),
+                name=name,
+            )
+            for route, handler, name in urls
+        ] + super().get_urls()
+
+    def _account_for_work(self, request, object_id) -> LetzshopAccount:
+        account = self.get_object(request, object_id)
+        if not self.has_change_permission(request, account):
+            raise PermissionDenied
+        return account
+
+    def _done(self, account):
+        return HttpResponseRedirect(
+            reverse("backoffice:letzshop_letzshopaccount_change", args=[account.pk])
+        )
+
+    def import_progress_view(self, request, object_id):
+        latest = self.get_object(request, object_id).historical_imports.first()
+        data = letzshop_selectors.import_progress(latest) if latest else {"status": "none"}
+        return JsonResponse(data)
+
+    def historical_import_view(self, request, object_id):
+        account = self._account_for_work(request, object_id)
+        letzshop_services.start_historical_import(account)
+        self.message_user(request, gettext("Historical import queued."), messages.SUCCESS)
+        return self._done(account)
+
+    def test_connection_view(self, request, object_id):
+        account = self._account_for_work(request, object_id)
+        try:
+            vendors = letzshop_services.test_connection(account)
+        except LetzshopError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            names = ", ".join(f"{vendor['name']} ({vendor['id']})" for vendor in vendors)
+            self.message_user(
+                request,
+                gettext("Connection OK: %(vendors)s.") % {"vendors": names},
+                messages.SUCCESS,
+            )
+        return self._done(account)
+
+    def sync_now_view(self, request, object_id):
+        account = self._account_for_work(request, object_id)
+        result = letzshop_services.sync_account(account)
+        if result.skipped:
+            self.message_user(request, gettext("A sync is already running."), messages.WARNING)
+        elif result.error:
+            self.message_user(request, result.error, messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                gettext("%(seen)d shipment(s) read, %(created)d order(s) created.")
+                % {"seen": result.seen, "created": result.created},
+                messages.SUCCESS,
+            )
+        return self._done(account)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, object_id)
+        orders = Order.objects.filter(store_id=account.store_id, channel=Order.Channel.LETZSHOP)
+        extra = {
+            "latest_import": account.historical_imports.first(),
+            "letzshop_orders": [
+                (order, reverse("backoffice:marketplace_order_change", args=[order.pk]))
+                for order in orders.order_by("-placed_at")[:20]
+            ],
+            "sync_logs": SyncLog.objects.filter(account=account)[: self.SYNC_LOGS_SHOWN],
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra)
+
+
+class ExceptionProductForm(forms.ModelForm):
+    class Meta:
+        model = OrderException
+        fields = ["resolved_product"]
+        labels = {"resolved_product": _("Map to product")}
+
+
+@admin.register(OrderException, site=site)
+class OrderExceptionAdmin(StoreScopedAdmin):
+    """Unmatched products of Letzshop orders: map to one of the store's products or ignore
+    (every role). An open exception blocks confirming the order's units."""
+
+    store_path = "order__store"
+    change_roles = ALL_ROLES
+    form = ExceptionProductForm
+    change_form_template = "backoffice/orderexception_change_form.html"
+    list_display = ["created_at", "order", "gtin", "sku", "title", "status"]
+    list_filter = ["status"]
+    list_select_related = ["order__store"]
+    search_fields = ["gtin", "sku", "title", "order__number"]
+    actions = ["ignore_selected"]
+    fields = ["order_link", "gtin", "sku", "title", "status", "resolved_product", "resolved_by"]
+    readonly_fields = ["order_link", "gtin", "sku", "title", "status", "resolved_by"]
+
+    @admin.display(description=_("order"))
+    def order_link(self, exception):
+        url = reverse("backoffice:marketplace_order_change", args=[exception.order_id])
+        return format_html('<a href="{}">{}</a>', url, exception.order.number)
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.status != OrderException.Status.OPEN:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        field = form.base_fields.get("resolved_product")
+        if field is not None and obj is not None:
+            field.queryset = Product.objects.filter(store_id=obj.order.store_id).order_by("sku")
+            field.required = True
+        return form
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/ignore/",
+                self.admin_site.admin_view(require_POST(self.ignore_view)),
+                name="letzshop_orderexception_ignore",
+            ),
+            *super().get_urls(),
+        ]
+
+    def save_model(self, request, obj, form, change):
+        try:
+            letzshop_services.resolve_exception(
+                obj, form.cleaned_data["resolved_product"], actor=request.user
+            )
+        except services.DomainError as exc:
+            obj.refusal = str(exc)
+
+    def response_change(self, request, obj):
+        if getattr(obj, "refusal", ""):
+            self.message_user(request, obj.refusal, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        self.message_user(request, gettext("Mapped to the product."), messages.SUCCESS)
+        return HttpResponseRedirect(
+            reverse("backoffice:marketplace_order_change", args=[obj.order_id])
+        )
+
+    def ignore_view(self, request, object_id):
+        exception = self.get_object(request, object_id)
+        if not self._allowed(request, self.change_roles, exception):
+            raise PermissionDenied
+        if letzshop_services.ignore_exception(exception, actor=request.user):
+            self.message_user(request, gettext("Exception ignored."), messages.SUCCESS)
+        else:
+            self.message_user(
+                request,
+                gettext("This exception is already %(status)s.")
+                % {"status": exception.get_status_display().lower()},
+                messages.INFO,
+            )
+        return HttpResponseRedirect(
+            reverse("backoffice:marketplace_order_change", args=[exception.order_id])
+        )
+
+    @admin.action(
+        description=_("Ignore (confirm the order without a product)"), permissions=["change"]
+    )
+    def ignore_selected(self, request, queryset):
+        count = sum(
+            letzshop_services.ignore_exception(exception, actor=request.user)
+            for exception in queryset
+        )
+        self.message_user(request, gettext("%(count)d exception(s) ignored.") % {"count": count})
