@@ -321,6 +321,7 @@ class OrderLineInline(ReadOnlyInline):
         "product",
         "quantity",
         "quantity_shipped",
+        "quantity_cancelled",
         "unit_price",
         "vat_rate",
         "line_total",

@@ -500,6 +500,9 @@ class OrderLine(models.Model):
     title = models.CharField(max_length=300)
     quantity = models.PositiveIntegerField()
     quantity_shipped = models.PositiveIntegerField(default=0)
+    # Units that will never ship (declined, cancelled by the store); their reservation is
+    # released when they are cancelled. A line is done when shipped + cancelled = quantity.
+    quantity_cancelled = models.PositiveIntegerField(default=0)
     unit_price = models.DecimalField(max_digits=10, decimal_places=2)
     vat_rate = models.DecimalField(max_digits=5, decimal_places=2)
     line_total = models.DecimalField(max_digits=12, decimal_places=2)
@@ -513,13 +516,18 @@ class OrderLine(models.Model):
                 condition=Q(quantity__gte=1), name="order_line_quantity_positive"
             ),
             models.CheckConstraint(
-                condition=Q(quantity_shipped__lte=F("quantity")),
-                name="order_line_shipped_within_quantity",
+                condition=Q(quantity__gte=F("quantity_shipped") + F("quantity_cancelled")),
+                name="order_line_shipped_and_cancelled_within_quantity",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.title}"
+
+    @property
+    def quantity_left(self) -> int:
+        """Units still to ship: neither shipped nor cancelled."""
+        return self.quantity - self.quantity_shipped - self.quantity_cancelled
 
 
 class OrderEvent(models.Model):

@@ -8,7 +8,7 @@ in ORDER_TRANSITIONS below.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -270,6 +270,127 @@ def add_stock_on_hand(
     return set_stock_on_hand(product, stock.on_hand + units, kind=kind, actor=actor, note=note)
 
 
+# --- stock held by orders ---------------------------------------------------------------
+#
+# An order's reservation is the sum of the reserved deltas of its StockMovements: checkout
+# (or an import) reserves, shipping fulfils, cancelling releases. Every writer locks the
+# order row first, then the Stock rows in primary-key order, so none deadlocks another.
+
+
+def _lock_stocks(product_ids: Iterable[int]) -> dict[int, Stock]:
+    return {
+        stock.product_id: stock
+        for stock in Stock.objects.select_for_update()
+        .filter(product_id__in=set(product_ids))
+        .order_by("pk")
+    }
+
+
+def reservations_held(order: Order) -> dict[int, int]:
+    """Units each product still has reserved for this order (Product id -> units), from
+    its stock movements (reserve adds, fulfil and release take away). An order that never
+    reserved (e.g. imported already shipped) holds nothing. Reads only."""
+    rows = (
+        StockMovement.objects.filter(order=order)
+        .order_by()
+        .values("product_id")
+        .annotate(held=Sum("reserved_delta"))
+    )
+    return {row["product_id"]: row["held"] for row in rows if row["held"] > 0}
+
+
+def _reserve_locked(
+    order: Order,
+    stocks: dict[int, Stock],
+    units: dict[int, int],
+    *,
+    actor=None,
+    allow_short: bool = False,
+) -> dict[int, int]:
+    """reserve_for_order with the Stock rows already locked by the caller."""
+    reserved: dict[int, int] = {}
+    for product_id in sorted(units):
+        quantity = units[product_id]
+        stock = stocks.get(product_id)
+        if stock is not None and stock.available >= quantity:
+            reserved[product_id] = quantity
+        elif not allow_short:
+            # Raises NotEnoughStock naming the product and what is available.
+            _check_available(Product.objects.get(pk=product_id), quantity, stock or Stock())
+    for product_id, quantity in reserved.items():
+        stock = stocks[product_id]
+        stock.reserved += quantity
+        stock.save(update_fields=["reserved", "updated_at"])
+        _record_movement(
+            stock,
+            StockMovement.Kind.RESERVE,
+            on_hand_delta=0,
+            reserved_delta=quantity,
+            order=order,
+            actor=actor,
+            note=order.number,
+        )
+    return reserved
+
+
+def reserve_for_order(
+    order: Order, units: dict[int, int], *, actor=None, allow_short: bool = False
+) -> dict[int, int]:
+    """Reserve stock for `order`: `units` maps Product id -> units (0 or less: skipped).
+
+    Locks the Stock rows (primary-key order), raises `reserved` and writes a StockMovement
+    kind reserve per product. Without `allow_short`, a product with fewer units available
+    than asked (or no Stock row) raises NotEnoughStock and nothing is written. With it,
+    for an order that exists whatever our stock says (Letzshop), such a product reserves
+    nothing and the rest is reserved. Returns Product id -> units reserved.
+
+    Not idempotent: every call reserves again; reservations_held(order) tells what the
+    order holds.
+    """
+    wanted = {int(product_id): int(n) for product_id, n in units.items() if int(n) > 0}
+    if not wanted:
+        return {}
+    with transaction.atomic():
+        return _reserve_locked(
+            order, _lock_stocks(wanted), wanted, actor=actor, allow_short=allow_short
+        )
+
+
+def release_for_order(order: Order, units: dict[int, int], *, actor=None) -> dict[int, int]:
+    """Give back to stock up to `units` (Product id -> units) of what `order` holds
+    reserved: never more than reservations_held(order) per product, read after the Stock
+    rows are locked (primary-key order), so two releases at once cannot give the same
+    units back twice. Lowers `reserved`, writes a StockMovement kind release per product.
+
+    Returns Product id -> units released; an order that holds nothing of a product
+    releases nothing of it (no write).
+    """
+    wanted = {int(product_id): int(n) for product_id, n in units.items() if int(n) > 0}
+    if not wanted:
+        return {}
+    released: dict[int, int] = {}
+    with transaction.atomic():
+        stocks = _lock_stocks(wanted)
+        held = reservations_held(order)
+        for product_id, stock in stocks.items():
+            quantity = min(wanted[product_id], held.get(product_id, 0))
+            if quantity <= 0:
+                continue
+            stock.reserved -= quantity
+            stock.save(update_fields=["reserved", "updated_at"])
+            _record_movement(
+                stock,
+                StockMovement.Kind.RELEASE,
+                on_hand_delta=0,
+                reserved_delta=-quantity,
+                order=order,
+                actor=actor,
+                note=order.number,
+            )
+            released[product_id] = quantity
+    return released
+
+
 # --- cart and checkout ----------------------------------------------------------------
 
 MAX_CART_QUANTITY = 99
@@ -382,10 +503,11 @@ def _check_available(product: Product, quantity: int, stock: Stock | None = None
         )
 
 
-def _next_order_number(store: Store, year: int) -> str:
-    """Hand out the next number of (store, year): one upsert that takes the sequence
-    row's lock until commit (created at 1 on the year's first order), so never max+1 and
-    never reused; a rolled-back checkout gives its number back with everything else."""
+def next_order_number(store: Store, year: int) -> str:
+    """Hand out the next order number of (store, year), e.g. LUX-2026-000123: one upsert
+    that takes the sequence row's lock until commit (created at 1 on the year's first
+    order), so never max+1 and never reused; a rolled-back transaction gives its number
+    back with everything else. Call inside the transaction that creates the order."""
     table = OrderNumberSequence._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -398,7 +520,10 @@ def _next_order_number(store: Store, year: int) -> str:
     return f"{store.order_prefix}-{year}-{value:06d}"
 
 
-def _customer_for(store: Store, email: str, address: dict, locale: str, user) -> Customer:
+def customer_for_order(store: Store, email: str, address: dict, locale: str, user) -> Customer:
+    """The store's Customer with `email`, created from `address` (names, phone) and
+    `locale` when new. Links `user` to an existing customer who has none; never changes
+    anything else of an existing customer."""
     first_name = address.get("first_name") or ""
     last_name = address.get("last_name") or ""
     if not (first_name or last_name):
@@ -457,12 +582,7 @@ def place_orders(
             raise DomainError(gettext("Your cart is empty."))
         for item in items:
             _ensure_sellable(item.product)
-        stocks = {
-            stock.product_id: stock
-            for stock in Stock.objects.select_for_update()
-            .filter(product_id__in=[item.product_id for item in items])
-            .order_by("pk")
-        }
+        stocks = _lock_stocks(item.product_id for item in items)
         for item in items:
             _check_available(item.product, item.quantity, stocks.get(item.product_id) or Stock())
 
@@ -476,10 +596,10 @@ def place_orders(
             store = store_items[0].product.store
             order = Order.objects.create(
                 store=store,
-                number=_next_order_number(store, year),
+                number=next_order_number(store, year),
                 channel=Order.Channel.WEB,
                 checkout=checkout,
-                customer=_customer_for(store, email, shipping_address, locale, user),
+                customer=customer_for_order(store, email, shipping_address, locale, user),
                 status=Order.Status.PENDING,
                 email=email,
                 locale=locale,
@@ -507,19 +627,14 @@ def place_orders(
                         vat_amount=vat_included(line_total, product.vat_rate),
                     )
                 )
-                stock = stocks[product.pk]
-                stock.reserved += item.quantity
-                stock.save(update_fields=["reserved", "updated_at"])
-                _record_movement(
-                    stock,
-                    StockMovement.Kind.RESERVE,
-                    on_hand_delta=0,
-                    reserved_delta=item.quantity,
-                    order=order,
-                    actor=user,
-                    note=order.number,
-                )
             OrderLine.objects.bulk_create(lines)
+            # Stock rows locked and checked above, before any number was taken.
+            _reserve_locked(
+                order,
+                stocks,
+                {item.product_id: item.quantity for item in store_items},
+                actor=user,
+            )
             order.subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
             order.vat_total = sum((line.vat_amount for line in lines), Decimal("0.00"))
             order.total = order.subtotal + order.shipping_total
@@ -586,47 +701,14 @@ def _notify(queue: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         logger.warning("%s not queued", queue.__name__, exc_info=True)
 
 
-def _reservations_held(order: Order) -> dict[int, int]:
-    """Units each product still has reserved for this order, from its stock movements
-    (reserve adds, fulfil and release take away). An order that never reserved (e.g.
-    imported) holds nothing, so nothing is released or un-reserved for it."""
-    rows = (
-        StockMovement.objects.filter(order=order)
-        .order_by()
-        .values("product_id")
-        .annotate(held=Sum("reserved_delta"))
-    )
-    return {row["product_id"]: row["held"] for row in rows if row["held"] > 0}
-
-
 def _release_reservations(order: Order, *, actor=None) -> None:
-    unshipped: dict[int, int] = {}
+    """Give back what the order holds for units still to ship (not shipped, not
+    already cancelled)."""
+    left: dict[int, int] = {}
     for line in order.lines.filter(product__isnull=False):
-        left = line.quantity - line.quantity_shipped
-        if left > 0:
-            unshipped[line.product_id] = unshipped.get(line.product_id, 0) + left
-    held = _reservations_held(order)
-    to_release = {
-        product_id: min(left, held.get(product_id, 0))
-        for product_id, left in unshipped.items()
-        if held.get(product_id, 0) > 0
-    }
-    if not to_release:
-        return
-    stocks = Stock.objects.select_for_update().filter(product_id__in=to_release).order_by("pk")
-    for stock in stocks:
-        quantity = to_release[stock.product_id]
-        stock.reserved -= quantity
-        stock.save(update_fields=["reserved", "updated_at"])
-        _record_movement(
-            stock,
-            StockMovement.Kind.RELEASE,
-            on_hand_delta=0,
-            reserved_delta=-quantity,
-            order=order,
-            actor=actor,
-            note=order.number,
-        )
+        if line.quantity_left > 0:
+            left[line.product_id] = left.get(line.product_id, 0) + line.quantity_left
+    release_for_order(order, left, actor=actor)
 
 
 def _transition_locked(
@@ -726,6 +808,39 @@ def mark_order_paid(order: Order, *, paid_at=None) -> bool:
     return changed
 
 
+def _units_per_line(quantities: dict[int, int], negative: str) -> dict[int, int]:
+    """OrderLine id -> units asked, zeros dropped; DomainError(`negative`) below zero."""
+    wanted: dict[int, int] = {}
+    for line_id, quantity in quantities.items():
+        quantity = int(quantity)
+        if quantity < 0:
+            raise DomainError(negative)
+        if quantity:
+            wanted[int(line_id)] = quantity
+    return wanted
+
+
+def _lines_with_units_left(
+    order: Order, wanted: dict[int, int], too_many: str
+) -> dict[int, OrderLine]:
+    """The order's lines by id, once every line of `wanted` is one of them with that many
+    units left; else DomainError (`too_many` takes quantity, sku and left)."""
+    lines = {line.pk: line for line in order.lines.all()}
+    for line_id, quantity in wanted.items():
+        line = lines.get(line_id)
+        if line is None:
+            raise DomainError(
+                gettext("Line %(line)s is not part of order %(number)s.")
+                % {"line": line_id, "number": order.number}
+            )
+        if quantity > line.quantity_left:
+            raise DomainError(
+                too_many
+                % {"quantity": quantity, "sku": line.sku or line.title, "left": line.quantity_left}
+            )
+    return lines
+
+
 def ship_order_lines(
     order: Order,
     quantities: dict[int, int],
@@ -740,10 +855,11 @@ def ship_order_lines(
 
     In one transaction, with the order row then the Stock rows locked (primary-key
     order): checks every line belongs to the order and has that many units left to
-    ship; fulfils stock (on hand and the order's reservation both go down, StockMovement
-    kind fulfil); writes a Shipment with its ShipmentLines; raises `quantity_shipped`;
-    moves the order to shipped when every line is shipped, else partially shipped
-    (OrderEvent); queues the shopper's shipped email with tracking.
+    ship (neither shipped nor cancelled); fulfils stock (on hand and the order's
+    reservation both go down, StockMovement kind fulfil); writes a Shipment with its
+    ShipmentLines; raises `quantity_shipped`; moves the order to shipped when every line
+    is done (shipped + cancelled = quantity), else partially shipped (OrderEvent); queues
+    the shopper's shipped email with tracking.
 
     Idempotent on (carrier, tracking number): the same parcel again returns the existing
     Shipment and writes nothing. Raises DomainError (no carrier or tracking, nothing to
@@ -757,13 +873,7 @@ def ship_order_lines(
         raise DomainError(gettext("Choose the carrier."))
     if not tracking_number:
         raise DomainError(gettext("Enter the tracking number."))
-    wanted: dict[int, int] = {}
-    for line_id, quantity in quantities.items():
-        quantity = int(quantity)
-        if quantity < 0:
-            raise DomainError(gettext("Quantities to ship cannot be negative."))
-        if quantity:
-            wanted[int(line_id)] = quantity
+    wanted = _units_per_line(quantities, gettext("Quantities to ship cannot be negative."))
     if not wanted:
         raise DomainError(gettext("Choose at least one unit to ship."))
 
@@ -787,33 +897,19 @@ def ship_order_lines(
                 gettext("Order %(number)s is %(status)s: nothing can be shipped.")
                 % {"number": locked.number, "status": _status_label(locked.status)}
             )
-        lines = {line.pk: line for line in locked.lines.all()}
-        for line_id, quantity in wanted.items():
-            line = lines.get(line_id)
-            if line is None:
-                raise DomainError(
-                    gettext("Line %(line)s is not part of order %(number)s.")
-                    % {"line": line_id, "number": locked.number}
-                )
-            left = line.quantity - line.quantity_shipped
-            if quantity > left:
-                raise DomainError(
-                    gettext("Cannot ship %(quantity)d of %(sku)s: %(left)d left to ship.")
-                    % {"quantity": quantity, "sku": line.sku or line.title, "left": left}
-                )
+        lines = _lines_with_units_left(
+            locked,
+            wanted,
+            gettext("Cannot ship %(quantity)d of %(sku)s: %(left)d left to ship."),
+        )
 
         per_product: dict[int, int] = {}
         for line_id, quantity in wanted.items():
             product_id = lines[line_id].product_id
             if product_id is not None:
                 per_product[product_id] = per_product.get(product_id, 0) + quantity
-        stocks = {
-            stock.product_id: stock
-            for stock in Stock.objects.select_for_update()
-            .filter(product_id__in=per_product)
-            .order_by("pk")
-        }
-        held = _reservations_held(locked)
+        stocks = _lock_stocks(per_product)
+        held = reservations_held(locked)
         for product_id in sorted(per_product):
             quantity = per_product[product_id]
             unreserve = min(quantity, held.get(product_id, 0))
@@ -851,10 +947,9 @@ def ship_order_lines(
         for line_id, quantity in wanted.items():
             lines[line_id].quantity_shipped += quantity
         OrderLine.objects.bulk_update([lines[line_id] for line_id in wanted], ["quantity_shipped"])
-        done = all(line.quantity_shipped == line.quantity for line in lines.values())
         _transition_locked(
             locked,
-            _S.SHIPPED if done else _S.PARTIALLY_SHIPPED,
+            _S.SHIPPED if _all_done(lines.values()) else _S.PARTIALLY_SHIPPED,
             actor=actor,
             note=note or f"{shipment.get_carrier_display()} {tracking_number}",
             shipping=True,
@@ -868,6 +963,78 @@ def ship_order_lines(
         )
     _copy_state(order, locked)
     return shipment
+
+
+def _all_done(lines: Iterable[OrderLine]) -> bool:
+    return all(line.quantity_left == 0 for line in lines)
+
+
+def cancel_order_line_units(
+    order: Order, quantities: dict[int, int], *, actor=None, note: str = ""
+) -> bool:
+    """Cancel units of some lines that will never ship (declined, not available):
+    `quantities` maps OrderLine id -> units.
+
+    In one transaction, with the order row then the Stock rows locked: checks every line
+    belongs to the order and has that many units left (neither shipped nor cancelled);
+    raises `quantity_cancelled`; releases that many units of the order's reservation
+    (never more than it holds; StockMovement kind release). Then moves the order to
+    cancelled when every unit is cancelled (cancellation email), to shipped when every
+    other unit has shipped, and otherwise keeps its status; either way one OrderEvent
+    tells which units were cancelled, followed by `note`.
+
+    Units add up: calling again cancels more (callers record their decisions, e.g.
+    Letzshop units). No units at all is a quiet no-op returning False. Raises DomainError
+    (negative units, a foreign line, more than left) and TransitionNotAllowed (order
+    shipped or closed); then nothing is written. Updates `order` in place, returns True.
+    """
+    wanted = _units_per_line(quantities, gettext("Quantities to cancel cannot be negative."))
+    if not wanted:
+        return False
+
+    with transaction.atomic():
+        locked = _lock_order(order)
+        if locked.status not in SHIPPABLE_STATUSES:
+            raise TransitionNotAllowed(
+                gettext("Order %(number)s is %(status)s: its units can no longer be cancelled.")
+                % {"number": locked.number, "status": _status_label(locked.status)}
+            )
+        lines = _lines_with_units_left(
+            locked, wanted, gettext("Cannot cancel %(quantity)d of %(sku)s: %(left)d left.")
+        )
+
+        per_product: dict[int, int] = {}
+        for line_id, quantity in wanted.items():
+            line = lines[line_id]
+            line.quantity_cancelled += quantity
+            if line.product_id is not None:
+                per_product[line.product_id] = per_product.get(line.product_id, 0) + quantity
+        OrderLine.objects.bulk_update(
+            [lines[line_id] for line_id in wanted], ["quantity_cancelled"]
+        )
+        release_for_order(locked, per_product, actor=actor)
+
+        cancelled = ", ".join(
+            f"{quantity} x {lines[line_id].sku or lines[line_id].title}"
+            for line_id, quantity in wanted.items()
+        )
+        event_note = gettext("Cancelled %(units)s.") % {"units": cancelled}
+        if note:
+            event_note = f"{event_note} {note}"
+        if all(line.quantity_cancelled == line.quantity for line in lines.values()):
+            _transition_locked(locked, _S.CANCELLED, actor=actor, note=event_note)
+        elif _all_done(lines.values()):
+            _transition_locked(locked, _S.SHIPPED, actor=actor, note=event_note, shipping=True)
+        else:
+            OrderEvent.objects.create(
+                order=locked,
+                actor=actor,
+                from_status=locked.status,
+                to_status=locked.status,
+                note=event_note,
+            )
+    _copy_state(order, locked)
+    return True
 
 
 # --- expiry sweeps ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -37,16 +37,17 @@ from marketplace.models import (
     OrderEvent,
     OrderLine,
     Product,
-    Stock,
-    StockMovement,
+    Shipment,
     Store,
 )
 from marketplace.money import round_money, vat_included
 from marketplace.services import (
     DomainError,
-    _customer_for,
-    _next_order_number,
-    _record_movement,
+    cancel_order_line_units,
+    customer_for_order,
+    next_order_number,
+    reserve_for_order,
+    ship_order_lines,
     transition_order,
 )
 
@@ -458,11 +459,11 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
 
     order = Order.objects.create(
         store=store,
-        number=_next_order_number(store, timezone.localdate().year),
+        number=next_order_number(store, timezone.localdate().year),
         channel=Order.Channel.LETZSHOP,
         external_id=node["id"],
         external_number=node.get("number") or "",
-        customer=_customer_for(store, email, shipping, locale, None) if email else None,
+        customer=customer_for_order(store, email, shipping, locale, None) if email else None,
         status=status,
         email=email,
         locale=locale,
@@ -475,6 +476,7 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
     by_variant: dict[str, list[dict]] = {}
     for unit in node["inventoryUnits"]:
         by_variant.setdefault(unit["variant"]["id"], []).append(unit)
+    declined = {u["id"] for u in node["inventoryUnits"] if u["state"] == Unit.CONFIRMED_UNAVAILABLE}
     lines: list[OrderLine] = []
     for units in by_variant.values():
         variant = units[0]["variant"]
@@ -490,6 +492,8 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
                 gtin=((variant.get("tradeId") or {}).get("number") or "")[:14],
                 title=_title(variant, locale)[:300],
                 quantity=len(units),
+                # Declined before the import: never reserved, never shipped.
+                quantity_cancelled=sum(1 for u in units if u["id"] in declined),
                 unit_price=unit_price,
                 vat_rate=vat_rate,
                 line_total=line_total,
@@ -523,17 +527,14 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
     )
 
     if status in (Order.Status.PENDING, Order.Status.PROCESSING):
-        states = {u["id"]: u["state"] for u in node["inventoryUnits"]}
-        _reserve(
-            order,
-            {
-                line: sum(
-                    1 for uid in line.external_unit_ids if states[uid] != Unit.CONFIRMED_UNAVAILABLE
-                )
-                for line in lines
-                if line.product is not None
-            },
-        )
+        # The order exists at Letzshop whatever our stock says: a product short of stock
+        # reserves nothing and the store decides (declines) its units.
+        to_reserve: dict[int, int] = {}
+        for line in lines:
+            if line.product_id is not None:
+                left = line.quantity - line.quantity_cancelled
+                to_reserve[line.product_id] = to_reserve.get(line.product_id, 0) + left
+        reserve_for_order(order, to_reserve, allow_short=True)
 
     order.subtotal = sum((line.line_total for line in lines), Decimal("0.00"))
     order.vat_total = sum((line.vat_amount for line in lines), Decimal("0.00"))
@@ -563,81 +564,6 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
     return order
 
 
-# --- stock ----------------------------------------------------------------------------
-
-
-def _reserved_by_order(order: Order, product_ids: Iterable[int]) -> dict[int, int]:
-    """Units each product still holds reserved for `order`, from its stock movements."""
-    rows = (
-        StockMovement.objects.filter(order=order, product_id__in=list(product_ids))
-        .values("product_id")
-        .annotate(net=Sum("reserved_delta"))
-    )
-    return {row["product_id"]: row["net"] or 0 for row in rows}
-
-
-def _locked_stocks(product_ids: Iterable[int]) -> dict[int, Stock]:
-    ids = sorted(set(product_ids))
-    for product_id in ids:
-        Stock.objects.get_or_create(product_id=product_id)
-    return {
-        s.product_id: s for s in Stock.objects.select_for_update().filter(pk__in=ids).order_by("pk")
-    }
-
-
-def _reserve(order: Order, wanted: dict[OrderLine, int], actor=None) -> None:
-    """Reserve units for an imported order where stock allows. The order exists at
-    Letzshop whatever our stock says, so a shortfall reserves nothing for that line and
-    leaves the decision (decline) to the store."""
-    wanted = {line: n for line, n in wanted.items() if n > 0 and line.product_id}
-    if not wanted:
-        return
-    stocks = _locked_stocks(line.product_id for line in wanted)
-    for line, quantity in sorted(wanted.items(), key=lambda item: item[0].product_id):
-        stock = stocks[line.product_id]
-        if stock.available < quantity:
-            continue
-        stock.reserved += quantity
-        stock.save(update_fields=["reserved", "updated_at"])
-        _record_movement(
-            stock,
-            StockMovement.Kind.RESERVE,
-            on_hand_delta=0,
-            reserved_delta=quantity,
-            order=order,
-            actor=actor,
-            note=order.number,
-        )
-
-
-def _release(order: Order, units_per_product: dict[int, int], *, fulfil: bool, actor=None) -> None:
-    """Give back (or, with `fulfil`, ship out of stock) up to the units this order holds
-    reserved per product. Never moves more than the order's own reservations."""
-    units_per_product = {p: n for p, n in units_per_product.items() if n > 0}
-    if not units_per_product:
-        return
-    held = _reserved_by_order(order, units_per_product)
-    stocks = _locked_stocks(units_per_product)
-    for product_id in sorted(units_per_product):
-        quantity = min(units_per_product[product_id], held.get(product_id, 0))
-        if quantity <= 0:
-            continue
-        stock = stocks[product_id]
-        stock.reserved -= quantity
-        if fulfil:
-            stock.on_hand -= quantity
-        stock.save(update_fields=["reserved", "on_hand", "updated_at"])
-        _record_movement(
-            stock,
-            StockMovement.Kind.FULFIL if fulfil else StockMovement.Kind.RELEASE,
-            on_hand_delta=-quantity if fulfil else 0,
-            reserved_delta=-quantity,
-            order=order,
-            actor=actor,
-            note=order.number,
-        )
-
-
 # --- exceptions -----------------------------------------------------------------------
 
 
@@ -665,7 +591,7 @@ def resolve_exception(exception: OrderException, product: Product, *, actor=None
             .exclude(state=Unit.CONFIRMED_UNAVAILABLE)
             .count()
         )
-        _reserve(order, {line: undeclined}, actor=actor)
+        reserve_for_order(order, {product.pk: undeclined}, actor=actor, allow_short=True)
     OrderException.objects.filter(pk=exception.pk).update(
         status=OrderException.Status.RESOLVED,
         resolved_product=product,
@@ -728,21 +654,6 @@ def resolve_exceptions_for_store(store: Store) -> int:
 # --- fulfilment -----------------------------------------------------------------------
 
 
-def _move_order(order: Order, to_status: str, *, actor=None, note: str = "") -> bool:
-    """Move the (locked) order to `to_status` with an OrderEvent; no-op when already there."""
-    if order.status == to_status:
-        return False
-    from_status = order.status
-    Order.objects.filter(pk=order.pk, status=from_status).update(
-        status=to_status, updated_at=timezone.now()
-    )
-    order.status = to_status
-    OrderEvent.objects.create(
-        order=order, actor=actor, from_status=from_status, to_status=to_status, note=note
-    )
-    return True
-
-
 def _queue(order: Order, kind: str, payload: dict, actor) -> FulfilmentTask:
     task = FulfilmentTask.objects.create(
         order=order, kind=kind, payload=payload, next_attempt_at=timezone.now(), created_by=actor
@@ -756,10 +667,11 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
 
     In one transaction: locks the order and its units, refuses unknown units, a confirmation
     while an unmatched-product exception is open (OpenExceptions) and changing a decided
-    unit; writes the unit states, releases the reservations of declined units, moves the
-    order (all declined -> cancelled, any confirmed -> processing) and creates one
-    FulfilmentTask per kind, sent after commit. Deciding a unit the way it already is, is a
-    no-op; returns the tasks created (none when nothing changed).
+    unit; writes the unit states; cancels the declined units on their order lines
+    (marketplace `cancel_order_line_units`: reservations released, all declined ->
+    cancelled); any confirmed -> processing; creates one FulfilmentTask per kind, sent
+    after commit. Deciding a unit the way it already is, is a no-op; returns the tasks
+    created (none when nothing changed).
     """
     if not decisions:
         raise DomainError("Choose at least one unit.")
@@ -800,18 +712,15 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
         if not (changed[True] or changed[False]):
             return []
 
-        declined_per_product: dict[int, int] = {}
+        declined_per_line: dict[int, int] = {}
         for unit in changed[False]:
-            if unit.order_line.product_id:
-                pid = unit.order_line.product_id
-                declined_per_product[pid] = declined_per_product.get(pid, 0) + 1
-        _release(order, declined_per_product, fulfil=False, actor=actor)
+            declined_per_line[unit.order_line_id] = declined_per_line.get(unit.order_line_id, 0) + 1
+        cancel_order_line_units(order, declined_per_line, actor=actor, note="Declined at Letzshop.")
 
         states = [u.state for u in units.values()]
         new_status = _status_from_units(states, tracked=False)
         if new_status != Order.Status.PENDING:
-            # The lifecycle's one way to change status: guarded, audited; cancelling
-            # releases what the order still holds reserved.
+            # All declined: already cancelled above, so this is a quiet no-op.
             transition_order(order, new_status, actor=actor, note="Letzshop units decided")
 
         tasks = []
@@ -827,10 +736,25 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
         return tasks
 
 
+_CARRIER_ALIASES = {"post": "post_lu", "postlu": "post_lu", "post_luxembourg": "post_lu"}
+
+
+def _carrier(provider: str) -> str:
+    """The Shipment carrier for a Letzshop tracking provider ("other" when unknown)."""
+    key = "_".join(provider.lower().replace("-", " ").split())
+    key = _CARRIER_ALIASES.get(key, key)
+    return key if key in Shipment.Carrier.values else Shipment.Carrier.OTHER
+
+
 def set_tracking(order: Order, *, code: str, provider: str, actor=None) -> FulfilmentTask | None:
     """Record the tracking of a Letzshop order (the local copy is the truth, kept on the
-    task payload), ship its confirmed units out of stock, move it to shipped and queue the
-    call. Requires a confirmed unit; the same tracking again is a no-op (returns None)."""
+    task payload) and queue the call to Letzshop, sent after commit.
+
+    A processing order ships its confirmed units through marketplace `ship_order_lines`
+    (one Shipment, carrier from `provider`, "other" when unknown; stock fulfilled; order
+    shipped; the shopper's shipped email). On a shipped order only the new tracking is
+    sent. Requires a confirmed unit and no undecided one (DomainError); NotEnoughStock when
+    fewer units are on hand than ship. The same tracking again is a no-op (returns None)."""
     code, provider = code.strip(), provider.strip()
     if not code or not provider:
         raise DomainError("Tracking needs a code and a provider.")
@@ -849,25 +773,25 @@ def set_tracking(order: Order, *, code: str, provider: str, actor=None) -> Fulfi
             and previous.payload.get("provider") == provider
         ):
             return None
-        units = list(selectors.order_units(order))
-        confirmed = [u for u in units if u.state == Unit.CONFIRMED_AVAILABLE]
-        if not confirmed:
+        states = [u.state for u in selectors.order_units(order)]
+        if Unit.CONFIRMED_AVAILABLE not in states:
             raise DomainError("Confirm at least one unit before sending tracking.")
+        if Unit.UNCONFIRMED in states:
+            raise DomainError(
+                f"Confirm or decline every unit of order {order.number} before sending tracking."
+            )
         if order.status not in (Order.Status.PROCESSING, Order.Status.SHIPPED):
             raise DomainError(f"Order {order.number} is {order.get_status_display().lower()}.")
         if order.status == Order.Status.PROCESSING:
-            per_line: dict[int, int] = {}
-            per_product: dict[int, int] = {}
-            for unit in confirmed:
-                per_line[unit.order_line_id] = per_line.get(unit.order_line_id, 0) + 1
-                if unit.order_line.product_id:
-                    pid = unit.order_line.product_id
-                    per_product[pid] = per_product.get(pid, 0) + 1
-            for line_id, shipped in per_line.items():
-                OrderLine.objects.filter(pk=line_id).update(quantity_shipped=shipped)
-            _release(order, per_product, fulfil=True, actor=actor)
-            _move_order(
-                order, Order.Status.SHIPPED, actor=actor, note=f"Tracking {provider} {code}"
+            # Every unit is decided and declined ones are cancelled on their lines, so
+            # what is left on the lines is exactly the confirmed units.
+            ship_order_lines(
+                order,
+                {line.pk: line.quantity_left for line in order.lines.all() if line.quantity_left},
+                carrier=_carrier(provider),
+                tracking_number=code,
+                actor=actor,
+                note=f"Tracking {provider} {code}",
             )
         return _queue(
             order,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from imports.letzshop import services
 from imports.letzshop.models import FulfilmentTask, InventoryUnit, OrderException, SyncLog
-from marketplace.models import Order, Stock, StockMovement
+from marketplace.models import Order, OrderEvent, Shipment, Stock, StockMovement
+from notifications.models import OutboundEmail
 
 
 @pytest.fixture
@@ -165,3 +168,97 @@ def test_tracking_waits_for_an_unsent_confirmation(
     assert worker() == ["pending", "pending"]  # confirm: 502; tracking: waits for it
     assert worker() == ["succeeded", "succeeded"]
     assert letzshop.shipment("S-2")["tracking"]["code"] == "TRK1"
+
+
+def test_one_declined_and_two_confirmed_units_then_tracking_ship_only_the_confirmed_units(
+    synced, letzshop, catalogue_store, broker, worker, django_capture_on_commit_callbacks
+):
+    order = synced["S-1"]  # U-1, U-2: the red mug; U-3: green tea
+    mug_line, tea_line = order.lines.order_by("id")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide_units(order, {"U-1": True, "U-2": False, "U-3": True})
+        services.set_tracking(order, code="LU555", provider="post_lu")
+
+    assert worker() == ["succeeded", "succeeded", "succeeded"]
+    order.refresh_from_db()
+    assert order.status == Order.Status.SHIPPED
+    shipment = Shipment.objects.get(order=order)
+    assert (shipment.carrier, shipment.tracking_number) == ("post_lu", "LU555")
+    assert sorted(shipment.lines.values_list("order_line_id", "quantity")) == [
+        (mug_line.pk, 1),
+        (tea_line.pk, 1),
+    ]
+    assert list(
+        order.lines.order_by("id").values_list("quantity", "quantity_shipped", "quantity_cancelled")
+    ) == [(2, 1, 1), (1, 1, 0)]
+    movements = StockMovement.objects.filter(order=order).exclude(kind="reserve").order_by("id")
+    assert list(
+        movements.values_list("kind", "product__sku", "on_hand_delta", "reserved_delta")
+    ) == [
+        ("release", "MUG-RED", 0, -1),
+        ("fulfil", "MUG-RED", -1, -1),
+        ("fulfil", "TEA-GREEN", -1, -1),
+    ]
+    mug, tea = _stock(catalogue_store, "MUG-RED"), _stock(catalogue_store, "TEA-GREEN")
+    assert (mug.on_hand, mug.reserved) == (9, 1)  # S-3's mug stays reserved
+    assert (tea.on_hand, tea.reserved) == (9, 0)
+    assert list(order.events.values_list("from_status", "to_status")) == [
+        ("", "pending"),
+        ("pending", "pending"),
+        ("pending", "processing"),
+        ("processing", "shipped"),
+    ]
+    assert OrderEvent.objects.filter(
+        order=order, from_status="pending", to_status="pending"
+    ).get().note == ("Cancelled 1 x MUG-RED. Declined at Letzshop.")
+    assert OutboundEmail.objects.filter(template_code="order_shipped").count() == 1
+    assert letzshop.shipment("S-1")["tracking"] == {"code": "LU555", "provider": "post_lu"}
+
+
+def test_unknown_tracking_provider_ships_with_carrier_other(synced, broker):
+    order = synced["S-2"]
+    services.decide_units(order, {"U-4": True, "U-5": True})
+
+    services.set_tracking(order, code="PX-1", provider="Pigeon Express")
+
+    assert Shipment.objects.get(order=order).carrier == Shipment.Carrier.OTHER
+    assert Order.objects.get(pk=order.pk).status == Order.Status.SHIPPED
+
+
+def test_tracking_is_refused_while_a_unit_is_undecided(synced, catalogue_store, broker):
+    order = synced["S-1"]
+    services.decide_units(order, {"U-1": True, "U-3": True})
+    movements = StockMovement.objects.count()
+
+    with pytest.raises(services.DomainError, match="Confirm or decline every unit"):
+        services.set_tracking(order, code="LU1", provider="post_lu")
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PROCESSING
+    assert not Shipment.objects.exists()
+    assert not FulfilmentTask.objects.filter(kind="set_tracking").exists()
+    assert StockMovement.objects.count() == movements
+
+
+def test_unit_declined_before_the_import_counts_as_cancelled_on_its_line(
+    account, catalogue_store, broker
+):
+    (node,) = [
+        n
+        for n in services.client_for(account)
+        .shipments_page(state="unconfirmed", vendor_id="VEN-1", first=10, after=None)
+        .nodes
+        if n["id"] == "S-1"
+    ]
+    node = copy.deepcopy(node)
+    node["inventoryUnits"][1]["state"] = "confirmed_unavailable"  # U-2, one of the mugs
+
+    order = services.import_shipment(catalogue_store, node)
+
+    assert list(
+        order.lines.order_by("id").values_list("quantity", "quantity_shipped", "quantity_cancelled")
+    ) == [(2, 0, 1), (1, 0, 0)]
+    assert _stock(catalogue_store, "MUG-RED").reserved == 1
+    services.decide_units(order, {"U-1": True, "U-3": True})
+    services.set_tracking(order, code="LU9", provider="dhl")
+    assert Order.objects.get(pk=order.pk).status == Order.Status.SHIPPED
+    assert _stock(catalogue_store, "MUG-RED").reserved == 0

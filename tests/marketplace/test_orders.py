@@ -26,6 +26,7 @@ from marketplace.services import (
     accept_order,
     add_to_cart,
     cancel_order,
+    cancel_order_line_units,
     expire_abandoned_carts,
     expire_unpaid_orders,
     mark_delivered,
@@ -78,7 +79,9 @@ def snapshot() -> tuple:
         ShipmentLine.objects.count(),
         list(Stock.objects.order_by("pk").values_list("on_hand", "reserved")),
         list(Order.objects.order_by("pk").values_list("status", "updated_at")),
-        list(OrderLine.objects.order_by("pk").values_list("quantity_shipped", flat=True)),
+        list(
+            OrderLine.objects.order_by("pk").values_list("quantity_shipped", "quantity_cancelled")
+        ),
         OutboundEmail.objects.count(),
     )
 
@@ -313,6 +316,117 @@ def test_cancelling_a_partially_shipped_order_releases_only_the_rest(store, make
     assert stock(mug) == (9, 0)
     release = StockMovement.objects.get(kind="release")
     assert release.reserved_delta == -2
+
+
+# --- cancelling units -------------------------------------------------------------------
+
+
+def test_cancelling_more_units_than_left_is_refused_and_nothing_written(store, make_product):
+    mug = make_product(store, "MUG", on_hand=10)
+    cup = make_product(store, "CUP", on_hand=10)
+    order = place((mug, 3), (cup, 1))
+    other = place((make_product(store, "LAMP", on_hand=1), 1))
+    mug_line, cup_line = line_of(order, mug), line_of(order, cup)
+    ship_order_lines(order, {mug_line.pk: 2}, carrier="gls", tracking_number="G1")
+    before = snapshot()
+
+    with pytest.raises(DomainError) as refused:
+        cancel_order_line_units(order, {cup_line.pk: 1, mug_line.pk: 2})
+    assert str(refused.value) == "Cannot cancel 2 of MUG: 1 left."
+    with pytest.raises(DomainError, match="cannot be negative"):
+        cancel_order_line_units(order, {mug_line.pk: -1})
+    with pytest.raises(DomainError, match="is not part of order"):
+        cancel_order_line_units(order, {other.lines.get().pk: 1})
+
+    assert snapshot() == before
+    assert stock(mug) == (8, 1)
+
+
+def test_cancelling_some_units_then_shipping_the_rest_ships_the_order(store, make_product, owner):
+    mug = make_product(store, "MUG", on_hand=10)
+    cup = make_product(store, "CUP", on_hand=10)
+    order = place((mug, 3), (cup, 1))
+    mug_line, cup_line = line_of(order, mug), line_of(order, cup)
+
+    assert cancel_order_line_units(order, {mug_line.pk: 1}, actor=owner, note="Chipped.") is True
+
+    assert order.status == "pending"
+    assert stock(mug) == (10, 2)
+    release = StockMovement.objects.get(kind="release")
+    assert (release.order, release.product, release.reserved_delta, release.actor) == (
+        order,
+        mug,
+        -1,
+        owner,
+    )
+    event = order.events.last()
+    assert (event.from_status, event.to_status, event.actor, event.note) == (
+        "pending",
+        "pending",
+        owner,
+        "Cancelled 1 x MUG. Chipped.",
+    )
+    with pytest.raises(DomainError, match="Cannot ship 3 of MUG: 2 left to ship."):
+        ship_order_lines(order, {mug_line.pk: 3}, carrier="dhl", tracking_number="D1")
+
+    ship_order_lines(order, {mug_line.pk: 2, cup_line.pk: 1}, carrier="dhl", tracking_number="D1")
+
+    order.refresh_from_db()
+    assert order.status == "shipped"
+    assert list(order.lines.values_list("quantity", "quantity_shipped", "quantity_cancelled")) == [
+        (3, 2, 1),
+        (1, 1, 0),
+    ]
+    assert stock(mug) == (8, 0)
+    assert stock(cup) == (9, 0)
+    assert list(order.events.values_list("from_status", "to_status")) == [
+        ("", "pending"),
+        ("pending", "pending"),
+        ("pending", "shipped"),
+    ]
+
+
+def test_cancelling_the_units_left_after_a_parcel_ships_the_order(store, make_product):
+    mug = make_product(store, "MUG", on_hand=10)
+    order = place((mug, 3))
+    line = line_of(order, mug)
+    ship_order_lines(order, {line.pk: 1}, carrier="gls", tracking_number="G1")
+    shipped_emails = OutboundEmail.objects.filter(template_code="order_shipped").count()
+
+    cancel_order_line_units(order, {line.pk: 2})
+
+    assert Order.objects.get(pk=order.pk).status == "shipped"
+    assert order.events.last().note == "Cancelled 2 x MUG."
+    assert stock(mug) == (9, 0)
+    assert OutboundEmail.objects.filter(template_code="order_shipped").count() == shipped_emails
+    assert OutboundEmail.objects.filter(template_code="order_cancelled").count() == 0
+
+
+def test_cancelling_every_unit_cancels_the_order_and_releases_its_reservation(store, make_product):
+    mug = make_product(store, "MUG", on_hand=10)
+    cup = make_product(store, "CUP", on_hand=10)
+    order = place((mug, 2), (cup, 1))
+    mug_line, cup_line = line_of(order, mug), line_of(order, cup)
+    cancel_order_line_units(order, {mug_line.pk: 1})
+
+    cancel_order_line_units(order, {mug_line.pk: 1, cup_line.pk: 1}, note="Out of stock.")
+
+    assert order.status == "cancelled"
+    assert stock(mug) == (10, 0)
+    assert stock(cup) == (10, 0)
+    assert list(
+        StockMovement.objects.filter(kind="release")
+        .order_by("id")
+        .values_list("product__sku", "reserved_delta")
+    ) == [("MUG", -1), ("MUG", -1), ("CUP", -1)]
+    assert order.events.last().note == "Cancelled 1 x MUG, 1 x CUP. Out of stock."
+    assert OutboundEmail.objects.filter(template_code="order_cancelled").count() == 1
+    before = snapshot()
+    assert cancel_order_line_units(order, {}) is False
+    with pytest.raises(TransitionNotAllowed, match="can no longer be cancelled"):
+        cancel_order_line_units(order, {mug_line.pk: 1})
+    assert cancel_order(order) is False
+    assert snapshot() == before
 
 
 def test_delivered_after_shipped(store, make_product, owner):
