@@ -584,9 +584,9 @@ class ShipLinesForm(forms.Form):
 
     def __init__(self, *args, lines, **kwargs):
         super().__init__(*args, **kwargs)
-        self.lines = [line for line in lines if line.quantity > line.quantity_shipped]
+        self.lines = [line for line in lines if line.quantity_left > 0]
         for line in self.lines:
-            left = line.quantity - line.quantity_shipped
+            left = line.quantity_left
             self.fields[f"line_{line.pk}"] = forms.IntegerField(
                 label=f"{line.sku} {line.title}".strip(),
                 min_value=0,
@@ -1110,7 +1110,9 @@ def rotate_feed_token_view(request, store_code: str):
 
 # --- Letzshop -----------------------------------------------------------------------------
 
-ACCOUNT_SETTINGS = ("endpoint", "vendor_id", "auto_sync", "interval_minutes")
+# The endpoint is not among them: the store's API key is sent there, so only platform
+# staff (Django admin) may point an account at another server.
+ACCOUNT_SETTINGS = ("vendor_id", "auto_sync", "interval_minutes")
 
 
 class LetzshopSettingsForm(letzshop_admin.LetzshopAccountForm):
@@ -1152,6 +1154,7 @@ class LetzshopAccountAdmin(StoreScopedAdmin):
         account = letzshop_services.connect_account(
             obj.store,
             api_key=new_key or obj.api_key,
+            endpoint=obj.endpoint if change else "",
             **{name: form.cleaned_data[name] for name in ACCOUNT_SETTINGS},
         )
         if new_key and account.status == LetzshopAccount.Status.AUTH_FAILED:

@@ -90,7 +90,7 @@ def test_account_page_never_shows_the_api_key(client, manager, account):
 
 def test_saving_settings_without_a_key_keeps_the_key(client, manager, account, letzshop):
     client.force_login(manager)
-    form = {"api_key": "", "endpoint": letzshop.url, "vendor_id": "VEN-1", "interval_minutes": 30}
+    form = {"api_key": "", "vendor_id": "VEN-1", "interval_minutes": 30}
 
     response = client.post(bo("letzshop_letzshopaccount_change", account.pk), form)
 
@@ -104,6 +104,20 @@ def test_saving_settings_without_a_key_keeps_the_key(client, manager, account, l
     client.post(bo("letzshop_letzshopaccount_change", account.pk), {**form, "api_key": "new-k"})
     account.refresh_from_db()
     assert account.api_key == "new-k"
+
+
+def test_store_team_cannot_point_the_account_at_another_server(client, manager, account, letzshop):
+    client.force_login(manager)
+    form = {"api_key": "", "endpoint": "https://evil.example/graphql", "vendor_id": "VEN-1",
+            "interval_minutes": 30}  # fmt: skip
+
+    response = client.post(bo("letzshop_letzshopaccount_change", account.pk), form)
+
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert (account.endpoint, account.api_key) == (letzshop.url, DEFAULT_API_KEY)
+    page = client.get(bo("letzshop_letzshopaccount_change", account.pk)).content.decode()
+    assert 'name="endpoint"' not in page
 
 
 def test_manager_connects_a_store_without_an_account(client, other_manager, other_store):
