@@ -4,8 +4,8 @@
 
 Generates a Letzshop feed (TSV, streamed to a temporary file), then on the database of
 DATABASE_URL (migrated first): a first import into a new store through an ImportJob
-(`run_import_job`, the worker's code path, batches of 1000), a re-import of the same
-file (every row unchanged), and a `COPY` of the same file into a bare table of text
+(`run_import_job`, the worker's code path, batches of `services.BATCH_SIZE`), a re-import
+of the same file (every row unchanged), and a `COPY` of the same file into a bare table of text
 columns. Prints rows per second and the worker's peak memory (ru_maxrss) after each
 step; run it with two --rows values to see memory stay flat in the file size.
 """

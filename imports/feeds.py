@@ -331,9 +331,11 @@ def _records(reader, width: int) -> Iterator[tuple[int, list[str] | RowError]]:
             yield start, RowError(start, "", "", f"unreadable row: {exc}")
             continue
         previous_end = reader.line_num
-        if not cells or all(not c.strip() for c in cells):
+        joined = "".join(cells)
+        if not joined or joined.isspace():
             continue
-        cells = [unescape_formula(c) if c[:1] == "'" else c for c in cells]
+        if "'" in joined:
+            cells = [unescape_formula(c) if c[:1] == "'" else c for c in cells]
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             yield (
                 start,
@@ -374,6 +376,8 @@ def write_csv_row(writer, values):
 # --- values ---------------------------------------------------------------------------
 
 _PRICE = re.compile(r"^(?:([A-Za-z]{3}|€)\s*)?([-+]?[0-9][0-9.,' ]*)\s*(?:([A-Za-z]{3}|€))?$")
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d{1,2}")
+_CENT = Decimal("0.01")
 
 
 def parse_price(text: str, currency: str) -> Decimal:
@@ -395,20 +399,21 @@ def parse_price(text: str, currency: str) -> Decimal:
         else:
             number = number.replace(",", "")
     elif "," in number:
-        if not re.fullmatch(r"[-+]?\d+,\d{1,2}", number):
+        if not _DECIMAL_COMMA.fullmatch(number):
             raise ValueError("not a price")
         number = number.replace(",", ".")
     try:
         amount = Decimal(number)
     except InvalidOperation:
         raise ValueError("not a price") from None
-    if amount != amount.quantize(Decimal("0.01")):
+    cents = amount.quantize(_CENT)
+    if amount != cents:
         raise ValueError("more than 2 decimal places")
     if amount < 0:
         raise ValueError("price is negative")
     if amount > PRICE_MAX:
         raise ValueError("price is too large")
-    return amount.quantize(Decimal("0.01"))
+    return cents
 
 
 def gtin_type(gtin: str) -> str:
@@ -417,10 +422,7 @@ def gtin_type(gtin: str) -> str:
         raise ValueError("GTIN must contain digits only")
     if len(gtin) not in (8, 12, 13, 14):
         raise ValueError(f"GTIN must have 8, 12, 13 or 14 digits, not {len(gtin)}")
-    digits = [int(d) for d in gtin]
-    body, check = digits[:-1], digits[-1]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    if (10 - total % 10) % 10 != check:
+    if int(gtin_check_digit(gtin[:-1])) != int(gtin[-1]):
         raise ValueError("GTIN check digit is wrong")
     if len(gtin) == 8:
         return "ean8"
@@ -433,12 +435,15 @@ def gtin_type(gtin: str) -> str:
 
 def gtin_check_digit(body: str) -> str:
     """The check digit that completes `body` (a GTIN without its last digit)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    # From the right: the body's last digit weighs 3, the one before it 1, and so on.
+    total = 3 * sum(map(int, body[::-2])) + sum(map(int, body[-2::-2]))
     return str((10 - total % 10) % 10)
 
 
 def _quantity(text: str) -> int:
     text = text.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
     try:
         value = Decimal(text.replace(",", "."))
     except InvalidOperation:
@@ -519,29 +524,37 @@ LETZSHOP_COLUMNS = {
 
 def _letzshop_rows(records, columns: list[str], currency: str) -> Iterator[FeedRow | RejectedRow]:
     names = [_normalise(c) for c in columns]
+    width = len(columns)
+    # Where each known column is read: its first occurrence, or the empty cell appended
+    # to every row for a column the file lacks. Errors name it as its header spells it.
+    at = dict.fromkeys(LETZSHOP_COLUMNS, width)
+    label = {name: name for name in LETZSHOP_COLUMNS}
+    for index, (name, original) in enumerate(zip(names, columns, strict=True)):
+        if name in LETZSHOP_COLUMNS:
+            at[name] = min(at[name], index)
+            label[name] = original
+    extra = [
+        (index, original)
+        for index, (name, original) in enumerate(zip(names, columns, strict=True))
+        if name not in LETZSHOP_COLUMNS and original
+    ]
     for line, cells in records:
         if isinstance(cells, RowError):
             yield RejectedRow(line, [cells])
             continue
-        values: dict[str, str] = {}
-        attributes: dict[str, str] = {}
-        for name, original, value in zip(names, columns, cells, strict=True):
-            if name in LETZSHOP_COLUMNS:
-                values.setdefault(name, value)
-            elif value.strip() and original:
-                attributes[original] = value.strip()
-        yield _letzshop_row(line, values, attributes, currency, columns, names)
+        attributes = {
+            original: value for index, original in extra if (value := cells[index].strip())
+        }
+        cells.append("")
+        yield _letzshop_row(
+            line, {name: cells[index] for name, index in at.items()}, attributes, currency, label
+        )
 
 
-def _letzshop_row(line, values, attributes, currency, columns, names):
+def _letzshop_row(line, values, attributes, currency, label):
     row = _Row(line)
-    original = dict(zip(names, columns, strict=True))
-
-    def get(name: str) -> str:
-        return values.get(name, "") or ""
-
-    def col(name: str) -> str:
-        return original.get(name, name)
+    get = values.__getitem__
+    col = label.__getitem__
 
     sku = row.text(col("id"), get("id"), SKU_MAX)
     if not sku:

@@ -1,14 +1,15 @@
 """Imports: writes that bring outside data into the catalogue, and the feeds we give out.
 
 The import is the batched writer of catalogue rows. `write_product_batch` and
-`write_stock_batch` apply up to a batch (~1000 rows) in one short transaction with the
-rules of `marketplace.services.upsert_product` / `set_stock_on_hand`: look products up
-by (store, sku) in one query, write only what differs (unchanged rows are not touched:
-no UPDATE, no `updated_at` bump, no stock movement), keep `search_document` correct with
+`write_stock_batch` apply up to a batch (BATCH_SIZE rows) in one short transaction with
+the rules of `marketplace.services.upsert_product` / `set_stock_on_hand`: write only what
+differs (unchanged rows are not touched: no UPDATE, no `updated_at` bump, no stock
+movement), keep `search_document` correct with
 `marketplace.services.build_search_document`, record every stock change as an `import`
 StockMovement, and never set stock on hand below the units reserved by open orders
 (such a row is rejected with the reason). Stock rows are locked (primary-key order, like
-checkout) only for the products whose stock changes.
+checkout) only for the products whose stock changes. The product writer stages its rows
+with COPY and compares and writes them set-based in SQL (see `write_product_batch`).
 
 `run_import_job` is the worker side of an ImportJob: one job per store at a time (a
 PostgreSQL advisory lock), progress written after every batch, safe to run again after a
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, NamedTuple, cast
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -83,7 +84,7 @@ __all__ = [
     "run_import_job",
 ]
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 
 
 class ImportBusy(Exception):
@@ -204,9 +205,10 @@ def _movement(product_id: int, stock: Stock, delta: int, actor, note: str) -> St
     )
 
 
-def _row_by_row(writer, store: Store, rows: list, exc: Exception, **kwargs) -> BatchResult:
-    """A batch the database refused (a concurrent writer, a constraint): write each row
-    in its own transaction so one bad row never loses the others."""
+def _split_and_retry(writer, store: Store, rows: list, exc: Exception, **kwargs) -> BatchResult:
+    """A batch the database refused (a concurrent writer, a constraint): write each half
+    in its own transaction, recursively, so one bad row never loses the others and is
+    found in log2(batch) retries. A single row that fails is rejected with the reason."""
     if len(rows) == 1:
         row = rows[0]
         logger.warning(
@@ -216,8 +218,9 @@ def _row_by_row(writer, store: Store, rows: list, exc: Exception, **kwargs) -> B
             rejected=1, errors=[RowError(row.line, "", row.sku, f"not saved: {exc}")]
         )
     result = BatchResult()
-    for row in rows:
-        result.add(writer(store, [row], **kwargs))
+    middle = len(rows) // 2
+    for half in (rows[:middle], rows[middle:]):
+        result.add(writer(store, half, **kwargs))
     return result
 
 
@@ -233,158 +236,325 @@ def write_product_batch(
     """Create or update the products of `rows` (unique SKUs) in `store`, their texts in
     `language` and, when a row has a quantity, their stock, in one transaction.
 
-    Queries: products, translations and stock of the batch's SKUs (3), then one bulk
-    statement per kind of write that is needed. Unchanged rows are not written. A row
-    whose quantity is below the reserved units is rejected (nothing of it written). If
-    the database refuses the batch, it is retried row by row. Idempotent.
+    The rows are copied (COPY) into a temporary staging table and compared with the
+    catalogue in SQL, so the cost of a batch does not grow with what is unchanged:
+
+    * a new SKU creates its product (with the store's currency and VAT rate unless the
+      row gives them), its text, its stock (the quantity, else 0) and an `import`
+      StockMovement when that is not 0;
+    * an existing product is written only where it differs: its fields and
+      `updated_at` when a field or its text in `language` differs, the text when it
+      differs, the stock (locked in primary-key order) and an `import` movement when the
+      quantity differs. `search_document` is rebuilt with `build_search_document` from
+      all its languages whenever the product is written;
+    * a row whose quantity is below the units reserved by open orders is rejected with
+      the reason and nothing of it is written;
+    * an unchanged row writes nothing at all (not even `updated_at`).
+
+    Statements: staging table, COPY, one comparison; a stock lock and a staging update
+    only when existing products differ; one statement for all writes, skipped when there
+    is nothing to write. If the database refuses the batch, each half is retried on its
+    own (see `_split_and_retry`). Raises ValueError on an unknown product field.
+    Idempotent.
     """
     try:
-        with transaction.atomic():
-            return _write_product_batch(store, rows, language, actor, note, quantity_column)
+        with transaction.atomic(), connection.wrap_database_errors:
+            result = BatchResult()
+            # Rows of one feed share their fields; a caller's mixed batch is split.
+            by_fields: dict[tuple[str, ...], list[FeedRow]] = {}
+            for row in rows:
+                by_fields.setdefault(tuple(sorted(row.fields)), []).append(row)
+            for names, group in by_fields.items():
+                unknown = set(names) - PRODUCT_FIELDS
+                if unknown:
+                    raise ValueError(f"unknown product fields: {', '.join(sorted(unknown))}")
+                writer = _ProductWriter(store, names, language, actor, note, quantity_column)
+                result.add(writer.write(group))
+            return result
     except DatabaseError as exc:
-        return _row_by_row(
+        return _split_and_retry(
             write_product_batch, store, rows, exc,
             language=language, actor=actor, note=note, quantity_column=quantity_column,
         )  # fmt: skip
 
 
-def _write_product_batch(store, rows, language, actor, note, quantity_column) -> BatchResult:
-    result = BatchResult()
-    existing = {
-        p.sku: p for p in Product.objects.filter(store=store, sku__in=[r.sku for r in rows])
-    }
-    ids = [p.pk for p in existing.values()]
-    texts: dict[int, dict[str, ProductTranslation]] = {}
-    for t in ProductTranslation.objects.filter(product_id__in=ids):
-        texts.setdefault(t.product_id, {})[t.language] = t
-    stocks = {s.product_id: s for s in Stock.objects.filter(product_id__in=ids)}
+_STAGE = "import_product_stage"
+_PRODUCT = Product._meta.db_table
+_TEXT = ProductTranslation._meta.db_table
+_STOCK = Stock._meta.db_table
+_MOVEMENT = StockMovement._meta.db_table
+_JSON_FIELDS = {
+    f.name for f in Product._meta.concrete_fields if f.get_internal_type() == "JSONField"
+}
 
-    # Stock first: a row refused for its stock writes nothing at all.
-    wanted = {
-        existing[r.sku].pk: r.on_hand
-        for r in rows
-        if r.sku in existing
-        and r.on_hand is not None
-        and (existing[r.sku].pk not in stocks or stocks[existing[r.sku].pk].on_hand != r.on_hand)
-    }
-    if wanted:
-        stocks.update(_lock_stocks(wanted))
-    refused: set[str] = set()
-    for r in rows:
-        product = existing.get(r.sku)
-        if product is None or product.pk not in wanted or product.pk not in stocks:
-            continue
-        stock = stocks[product.pk]
-        if r.on_hand < stock.reserved:
-            refused.add(r.sku)
-            result.rejected += 1
-            result.errors.append(
-                RowError(
-                    r.line,
-                    quantity_column,
-                    str(r.on_hand),
-                    _stock_refusal(r.sku, r.on_hand, stock.reserved),
-                )
+
+class _SearchKeys(NamedTuple):
+    """What `build_search_document` reads of a product."""
+
+    sku: str
+    gtin: str
+    brand: str
+    mpn: str
+
+
+class _Text(NamedTuple):
+    """What `build_search_document` reads of a translation."""
+
+    language: str
+    title: str
+    description: str
+
+
+def _search_document(row: FeedRow, texts: list[_Text]) -> str:
+    fields = row.fields
+    keys = _SearchKeys(
+        row.sku, fields.get("gtin", ""), fields.get("brand", ""), fields.get("mpn", "")
+    )
+    return build_search_document(cast(Product, keys), cast(list[ProductTranslation], texts))
+
+
+class _Difference(NamedTuple):
+    """How a staged row differs from the catalogue (`product_id` None: a new SKU)."""
+
+    line: int
+    product_id: int | None
+    product_differs: bool | None
+    text_differs: bool | None
+    stock_differs: bool | None
+    other_texts: list[list[str]] | None  # [language, title, description] of the others
+
+
+class _ProductWriter:
+    """One batch of `write_product_batch` whose rows give the product fields `names`.
+
+    The staging table holds a row's values under the product's own column names and
+    types, then what the comparison decided for an existing product that differs: its
+    id, the write_* flags, its locked stock (old_on_hand, reserved) and its rebuilt
+    search document. Every join to the catalogue goes through a unique index (by
+    (store, sku) per staged row, or by primary key): planner statistics of a store
+    that is being filled by this very import are always stale."""
+
+    def __init__(self, store, names, language, actor, note, quantity_column):
+        self.store, self.names, self.language = store, list(names), language
+        self.actor, self.note, self.quantity_column = actor, note, quantity_column
+        self.columns = [Product._meta.get_field(n).column for n in self.names]
+        self.params = {"store": store.pk, "language": language, "now": timezone.now()}
+
+    def write(self, rows: list[FeedRow]) -> BatchResult:
+        result = BatchResult()
+        by_line = {r.line: r for r in rows}
+        with connection.cursor() as cursor:
+            self._stage(cursor, rows)
+            differences = self._compare(cursor)
+            new = [d.line for d in differences if d.product_id is None]
+            changed = [d for d in differences if d.product_id is not None]
+            stocks = self._lock_stock(cursor, changed)
+            for d in changed:
+                row = by_line[d.line]
+                reserved = stocks.get(d.line, (0, 0))[1]
+                if d.stock_differs and row.on_hand < reserved:
+                    result.rejected += 1
+                    result.errors.append(
+                        RowError(
+                            d.line,
+                            self.quantity_column,
+                            str(row.on_hand),
+                            _stock_refusal(row.sku, row.on_hand, reserved),
+                        )
+                    )
+            if result.rejected:
+                refused = {e.line for e in result.errors}
+                changed = [d for d in changed if d.line not in refused]
+            if changed:
+                self._mark_changes(cursor, changed, by_line, stocks)
+            if new or changed:
+                result.created = self._write(cursor, new)
+        result.updated = len(changed)
+        result.unchanged = len(rows) - result.created - result.updated - result.rejected
+        return result
+
+    def _stage(self, cursor, rows: list[FeedRow]) -> None:
+        types = [Product._meta.get_field(n).db_type(connection) for n in self.names]
+        columns = "".join(f"{c} {t}, " for c, t in zip(self.columns, types, strict=True))
+        cursor.execute(
+            # JIT compiling costs more than these short, index-driven statements run.
+            "SET LOCAL jit = off; "
+            f"DROP TABLE IF EXISTS pg_temp.{_STAGE}; "
+            f"CREATE TEMP TABLE {_STAGE} (line integer PRIMARY KEY, sku text NOT NULL, "
+            "title text NOT NULL, description text NOT NULL, on_hand integer, "
+            f"search_document text NOT NULL, {columns}product_id bigint, "
+            "write_product boolean NOT NULL DEFAULT false, "
+            "write_text boolean NOT NULL DEFAULT false, "
+            "write_stock boolean NOT NULL DEFAULT false, "
+            "old_on_hand integer NOT NULL DEFAULT 0, reserved integer NOT NULL DEFAULT 0"
+            ") ON COMMIT DROP"
+        )
+        staged = ", ".join(
+            ["line", "sku", "title", "description", "on_hand", "search_document", *self.columns]
+        )
+        json_at = [i for i, n in enumerate(self.names) if n in _JSON_FIELDS]
+        language = self.language
+        with cursor.cursor.copy(f"COPY {_STAGE} ({staged}) FROM STDIN") as copy:
+            for r in rows:
+                title, description = r.title.strip(), r.description or ""
+                values = [r.fields[n] for n in self.names]
+                for i in json_at:
+                    values[i] = json.dumps(values[i])
+                document = _search_document(r, [_Text(language, title, description)])
+                copy.write_row((r.line, r.sku, title, description, r.on_hand, document, *values))
+
+    def _compare(self, cursor) -> list[_Difference]:
+        """Every staged row that is new or differs from its product, in line order.
+        (The rows compared end in a constant so that no product fields is valid SQL.)"""
+        current = "".join(f"p.{c}, " for c in self.columns)
+        staged = "".join(f"s.{c}, " for c in self.columns)
+        cursor.execute(
+            f"""
+            SELECT s.line, d.product_id, d.product_differs, d.text_differs, d.stock_differs,
+                CASE WHEN d.product_id IS NOT NULL THEN ARRAY(
+                    SELECT ARRAY[o.language, o.title, o.description] FROM {_TEXT} o
+                    WHERE o.product_id = d.product_id AND o.language <> %(language)s
+                ) END
+            FROM {_STAGE} s
+            LEFT JOIN LATERAL (
+                SELECT p.id AS product_id,
+                    ({current}0) IS DISTINCT FROM ({staged}0) AS product_differs,
+                    t.id IS NULL OR (t.title, t.description)
+                        IS DISTINCT FROM (s.title, s.description) AS text_differs,
+                    s.on_hand IS NOT NULL
+                        AND st.on_hand IS DISTINCT FROM s.on_hand AS stock_differs
+                FROM {_PRODUCT} p
+                LEFT JOIN {_TEXT} t ON t.product_id = p.id AND t.language = %(language)s
+                LEFT JOIN {_STOCK} st ON st.product_id = p.id
+                WHERE p.store_id = %(store)s AND p.sku = s.sku
+            ) d ON true
+            WHERE d.product_id IS NULL OR d.product_differs OR d.text_differs OR d.stock_differs
+            ORDER BY s.line
+            """,  # noqa: S608
+            self.params,
+        )
+        return [_Difference(*values) for values in cursor.fetchall()]
+
+    def _lock_stock(self, cursor, changed: list[_Difference]) -> dict[int, tuple[int, int]]:
+        """Lock the stock rows the batch changes, in primary-key order like checkout:
+        {line: (on hand, reserved)} of those that exist."""
+        wanted = [d for d in changed if d.stock_differs]
+        if not wanted:
+            return {}
+        cursor.execute(
+            f"SELECT c.line, st.on_hand, st.reserved FROM {_STOCK} st "  # noqa: S608
+            "JOIN unnest(%s::bigint[], %s::integer[]) AS c(product_id, line) "
+            "ON st.product_id = c.product_id ORDER BY st.product_id FOR UPDATE OF st",
+            [[d.product_id for d in wanted], [d.line for d in wanted]],
+        )
+        return {line: (on_hand, reserved) for line, on_hand, reserved in cursor.fetchall()}
+
+    def _mark_changes(self, cursor, changed: list[_Difference], by_line, stocks) -> None:
+        """Record on the staging rows of existing products what to write, with their
+        locked stock and their search document rebuilt from all their languages."""
+        marks: list[list] = [[] for _ in range(8)]
+        for d in changed:
+            row = by_line[d.line]
+            texts = [_Text(*t) for t in d.other_texts or ()]
+            texts.append(_Text(self.language, row.title.strip(), row.description or ""))
+            old_on_hand, reserved = stocks.get(d.line, (0, 0))
+            values = (
+                d.line,
+                d.product_id,
+                _search_document(row, texts),
+                bool(d.product_differs or d.text_differs),
+                bool(d.text_differs),
+                bool(d.stock_differs),
+                old_on_hand,
+                reserved,
             )
+            for column, value in zip(marks, values, strict=True):
+                column.append(value)
+        cursor.execute(
+            f"UPDATE {_STAGE} s SET product_id = c.product_id, "  # noqa: S608
+            "search_document = c.search_document, write_product = c.write_product, "
+            "write_text = c.write_text, write_stock = c.write_stock, "
+            "old_on_hand = c.old_on_hand, reserved = c.reserved "
+            "FROM unnest(%s::integer[], %s::bigint[], %s::text[], %s::boolean[], "
+            "%s::boolean[], %s::boolean[], %s::integer[], %s::integer[]) "
+            "AS c(line, product_id, search_document, write_product, write_text, write_stock, "
+            "old_on_hand, reserved) WHERE s.line = c.line",
+            marks,
+        )
 
-    now = timezone.now()
-    new_products: list[tuple[Product, ProductTranslation, int]] = []
-    changed_products: list[Product] = []
-    changed_fields: set[str] = set()
-    new_texts: list[ProductTranslation] = []
-    changed_texts: list[ProductTranslation] = []
-    new_stocks: list[Stock] = []
-    changed_stocks: list[Stock] = []
-    movements: list[StockMovement] = []
-
-    for r in rows:
-        if r.sku in refused:
-            continue
-        unknown = set(r.fields) - PRODUCT_FIELDS
-        if unknown:
-            raise ValueError(f"unknown product fields: {', '.join(sorted(unknown))}")
-        title, description = r.title.strip(), r.description or ""
-        product = existing.get(r.sku)
-        if product is None:
-            values = {"currency": store.currency, "vat_rate": store.default_vat_rate, **r.fields}
-            product = Product(store=store, sku=r.sku, **values)
-            text = ProductTranslation(language=language, title=title, description=description)
-            product.search_document = build_search_document(product, [text])
-            new_products.append((product, text, r.on_hand or 0))
-            result.created += 1
-            continue
-
-        fields = [n for n, v in r.fields.items() if _differs(getattr(product, n), v)]
-        for name in fields:
-            setattr(product, name, r.fields[name])
-        by_language = texts.get(product.pk, {})
-        text = by_language.get(language)
-        text_changed = False
-        if text is None:
-            text = ProductTranslation(
-                product=product, language=language, title=title, description=description
-            )
-            by_language = {**by_language, language: text}
-            new_texts.append(text)
-            text_changed = True
-        elif text.title != title or text.description != description:
-            text.title, text.description = title, description
-            changed_texts.append(text)
-            text_changed = True
-        # The document depends on texts, SKU, GTIN, brand and MPN only.
-        if text_changed or {"gtin", "brand", "mpn"} & set(fields):
-            document = build_search_document(product, list(by_language.values()))
-            if document != product.search_document:
-                product.search_document = document
-                fields.append("search_document")
-
-        stock_changed = False
-        if product.pk in wanted:
-            stock = stocks.get(product.pk)
-            if stock is None:
-                stock = Stock(product_id=product.pk, on_hand=r.on_hand)
-                new_stocks.append(stock)
-                delta = r.on_hand
+    def _write(self, cursor, new: list[int]) -> int:
+        """Every write of the batch in one statement: the products of the `new` lines
+        with their text, stock and movement, and what `_mark_changes` recorded for
+        existing ones. Returns the number of products created."""
+        params = {
+            **self.params,
+            "new": new,
+            "kind": StockMovement.Kind.IMPORT,
+            "actor": self.actor.pk if self.actor is not None else None,
+            "note": self.note,
+        }
+        columns, values = (
+            ["public_id", "store_id", "sku"],
+            ["gen_random_uuid()", "%(store)s", "s.sku"],
+        )
+        constants = {"currency": self.store.currency, "vat_rate": self.store.default_vat_rate}
+        for f in Product._meta.concrete_fields:
+            if f.primary_key or f.generated or f.column in columns:
+                continue
+            columns.append(f.column)
+            if f.name in self.names or f.name == "search_document":
+                values.append(f"s.{f.column}")
+            elif f.name in ("created_at", "updated_at"):
+                values.append("%(now)s")
             else:
-                delta = r.on_hand - stock.on_hand
-                stock.on_hand = r.on_hand
-                stock.updated_at = now
-                changed_stocks.append(stock)
-            if delta:
-                movements.append(_movement(product.pk, stock, delta, actor, note))
-            stock_changed = True
-
-        if fields or text_changed:
-            product.updated_at = now
-            changed_products.append(product)
-            changed_fields.update(fields)
-        if fields or text_changed or stock_changed:
-            result.updated += 1
-        else:
-            result.unchanged += 1
-
-    if new_products:
-        Product.objects.bulk_create([p for p, _t, _q in new_products])
-        for product, text, on_hand in new_products:
-            text.product = product
-            new_texts.append(text)
-            stock = Stock(product=product, on_hand=on_hand)
-            new_stocks.append(stock)
-            if on_hand:
-                movements.append(_movement(product.pk, stock, on_hand, actor, note))
-    if changed_products:
-        Product.objects.bulk_update(changed_products, [*sorted(changed_fields), "updated_at"])
-    if new_texts:
-        ProductTranslation.objects.bulk_create(new_texts)
-    if changed_texts:
-        ProductTranslation.objects.bulk_update(changed_texts, ["title", "description"])
-    if new_stocks:
-        Stock.objects.bulk_create(new_stocks)
-    if changed_stocks:
-        Stock.objects.bulk_update(changed_stocks, ["on_hand", "updated_at"])
-    if movements:
-        StockMovement.objects.bulk_create(movements)
-    return result
+                value = constants[f.name] if f.name in constants else f.get_default()
+                params[f.column] = f.get_db_prep_save(value, connection)
+                values.append(f"%({f.column})s::{f.db_type(connection)}")
+        updated = "".join(f"{c}, " for c in self.columns)
+        staged = "".join(f"s.{c}, " for c in self.columns)
+        cursor.execute(
+            f"""
+            WITH created AS (
+                INSERT INTO {_PRODUCT} ({", ".join(columns)})
+                SELECT {", ".join(values)} FROM {_STAGE} s
+                WHERE s.line = ANY(%(new)s) ORDER BY s.line
+                RETURNING id, sku
+            ), updated AS (
+                UPDATE {_PRODUCT} p SET ({updated}search_document, updated_at)
+                    = ({staged}s.search_document, %(now)s)
+                FROM {_STAGE} s WHERE s.write_product AND p.id = s.product_id
+            ), written AS (
+                SELECT c.id AS product_id, true AS write_text, true AS write_stock,
+                    s.title, s.description, coalesce(s.on_hand, 0) AS on_hand,
+                    0 AS old_on_hand, 0 AS reserved
+                FROM created c JOIN {_STAGE} s ON s.sku = c.sku
+                UNION ALL
+                SELECT product_id, write_text, write_stock, title, description, on_hand,
+                    old_on_hand, reserved
+                FROM {_STAGE} WHERE product_id IS NOT NULL
+            ), texts AS (
+                INSERT INTO {_TEXT} (product_id, language, title, description)
+                SELECT product_id, %(language)s, title, description FROM written
+                WHERE write_text
+                ON CONFLICT (product_id, language) DO UPDATE
+                SET title = EXCLUDED.title, description = EXCLUDED.description
+            ), stocks AS (
+                INSERT INTO {_STOCK} (product_id, on_hand, reserved, updated_at)
+                SELECT product_id, on_hand, reserved, %(now)s FROM written WHERE write_stock
+                ON CONFLICT (product_id) DO UPDATE
+                SET on_hand = EXCLUDED.on_hand, updated_at = EXCLUDED.updated_at
+            ), movements AS (
+                INSERT INTO {_MOVEMENT} (product_id, kind, on_hand_delta, reserved_delta,
+                    on_hand_after, reserved_after, actor_id, note, created_at)
+                SELECT product_id, %(kind)s, on_hand - old_on_hand, 0, on_hand, reserved,
+                    %(actor)s, %(note)s, %(now)s
+                FROM written WHERE write_stock AND on_hand <> old_on_hand
+            )
+            SELECT count(*) FROM created
+            """,  # noqa: S608
+            params,
+        )
+        return cursor.fetchone()[0]
 
 
 def write_stock_batch(
@@ -398,7 +568,7 @@ def write_stock_batch(
         with transaction.atomic():
             return _write_stock_batch(store, rows, actor, note, sku_column, quantity_column)
     except DatabaseError as exc:
-        return _row_by_row(
+        return _split_and_retry(
             write_stock_batch, store, rows, exc,
             actor=actor, note=note, sku_column=sku_column, quantity_column=quantity_column,
         )  # fmt: skip
