@@ -216,11 +216,11 @@ def cart_groups(cart: Cart) -> tuple[list[CartGroup], Decimal]:
 
 
 def orders_of_user(user) -> QuerySet[Order]:
-    """Orders placed by `user`: through their checkout or as the store's customer."""
+    """Orders placed by `user` while logged in. Not the orders of a Customer with the
+    same email: an email typed at checkout proves nothing about who owns it."""
     return (
-        Order.objects.filter(Q(customer__user=user) | Q(checkout__user=user))
+        Order.objects.filter(checkout__user=user)
         .select_related("store")
-        .distinct()
         .order_by("-placed_at", "-id")
     )
 

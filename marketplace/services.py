@@ -522,26 +522,26 @@ def next_order_number(store: Store, year: int) -> str:
 
 def customer_for_order(store: Store, email: str, address: dict, locale: str, user) -> Customer:
     """The store's Customer with `email`, created from `address` (names, phone) and
-    `locale` when new. Links `user` to an existing customer who has none; never changes
-    anything else of an existing customer."""
+    `locale` when new. Never changes an existing customer: in particular a checkout never
+    links an account to a customer someone else created, since anyone may type any email
+    (orders a shopper sees are those of their own checkouts, see `orders_of_user`). A new
+    customer is linked to `user` only when the email is the account's own."""
     first_name = address.get("first_name") or ""
     last_name = address.get("last_name") or ""
     if not (first_name or last_name):
         first_name, _sep, last_name = (address.get("name") or "").strip().partition(" ")
-    customer, created = Customer.objects.get_or_create(
+    owns_email = user is not None and (user.email or "").strip().lower() == email.lower()
+    customer, _created = Customer.objects.get_or_create(
         store=store,
         email=email,
         defaults={
-            "user": user,
+            "user": user if owns_email else None,
             "first_name": first_name[:100],
             "last_name": last_name.strip()[:100],
             "phone": (address.get("phone") or "")[:40],
             "preferred_language": locale,
         },
     )
-    if not created and user is not None and customer.user_id is None:
-        customer.user = user
-        customer.save(update_fields=["user"])
     return customer
 
 

@@ -224,7 +224,9 @@ def test_checked_out_cart_cannot_be_placed_twice(store, make_product):
     assert Order.objects.count() == 1
 
 
-def test_customer_is_reused_per_store_and_linked_to_user(store, make_product, shopper):
+def test_customer_is_reused_per_store_but_never_linked_to_a_later_account(
+    store, make_product, shopper
+):
     product = make_product(store, "MUG")
     first = open_cart()
     add_to_cart(first, product, 1)
@@ -235,9 +237,19 @@ def test_customer_is_reused_per_store_and_linked_to_user(store, make_product, sh
     checkout = _place(second, email="anna@example.lu", user=shopper)
 
     customer = Customer.objects.get()
-    assert (customer.email, customer.user) == ("anna@example.lu", shopper)
+    # The guest's customer row is not handed to whoever types the same email.
+    assert (customer.email, customer.user) == ("anna@example.lu", None)
     assert checkout.user == shopper
     assert Order.objects.filter(customer=customer).count() == 2
+
+
+def test_new_customer_is_linked_to_the_account_whose_email_it_is(store, make_product, shopper):
+    cart = open_cart(user=shopper)
+    add_to_cart(cart, make_product(store, "MUG"), 1)
+
+    _place(cart, email="SHOPPER@example.lu", user=shopper)
+
+    assert Customer.objects.get().user == shopper
 
 
 @pytest.mark.django_db(transaction=True)

@@ -400,3 +400,20 @@ def test_my_orders_shows_only_own_orders(client, shopper, store, make_product):
     assert mine.number in client.get(detail).content.decode()
     other = reverse("marketplace:order_detail", args=[theirs.public_id])
     assert client.get(other).status_code == 404
+
+
+def test_typing_a_guests_email_at_checkout_does_not_reveal_their_orders(
+    client, shopper, store, make_product
+):
+    product = make_product(store, "MUG", on_hand=10)
+    victims = _order_for("victim@example.lu", product)
+    # The attacker checks out logged in, giving the victim's email as theirs.
+    _order_for("victim@example.lu", product, user=shopper)
+    client.force_login(shopper)
+
+    listed = [o.number for o in client.get(reverse("marketplace:my_orders")).context["orders"]]
+    detail = client.get(reverse("marketplace:order_detail", args=[victims.public_id]))
+
+    assert victims.number not in listed
+    assert len(listed) == 1
+    assert detail.status_code == 404
