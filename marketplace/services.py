@@ -773,14 +773,27 @@ def transition_order(order: Order, to: str, *, actor=None, note: str = "") -> bo
     return changed
 
 
+def _refuse_for_letzshop(order: Order) -> None:
+    """A Letzshop order's status follows the decisions on its units, which Letzshop must
+    hear about: accepting or cancelling it wholesale here would leave Letzshop waiting."""
+    if order.channel == Order.Channel.LETZSHOP:
+        raise TransitionNotAllowed(
+            gettext("Order %(number)s comes from Letzshop: confirm or decline its units instead.")
+            % {"number": order.number}
+        )
+
+
 def accept_order(order: Order, *, actor=None, note: str = "") -> bool:
-    """pending -> processing: the store is preparing the order. See transition_order."""
+    """pending -> processing: the store is preparing the order. See transition_order.
+    Refused for Letzshop orders (confirm their units instead)."""
+    _refuse_for_letzshop(order)
     return transition_order(order, _S.PROCESSING, actor=actor, note=note)
 
 
 def cancel_order(order: Order, *, actor=None, note: str = "") -> bool:
     """-> cancelled: unshipped reservations go back to stock, the shopper is told.
-    See transition_order."""
+    See transition_order. Refused for Letzshop orders (decline their units instead)."""
+    _refuse_for_letzshop(order)
     return transition_order(order, _S.CANCELLED, actor=actor, note=note)
 
 

@@ -376,3 +376,19 @@ def test_another_stores_orders_and_exceptions_are_404(
     assert list(exceptions) == []
 
     assert letzshop_state() == before
+
+
+def test_a_letzshop_order_cannot_be_cancelled_wholesale(client, staff, synced):
+    """Cancelling here would never reach Letzshop; its units are declined instead."""
+    order = synced["S-1"]
+    client.force_login(staff)
+    before = letzshop_state()
+
+    response = client.post(bo("marketplace_order_transition", order.pk, "cancelled"), follow=True)
+
+    assert "comes from Letzshop: confirm or decline its units instead." in (
+        response.content.decode()
+    )
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
+    assert letzshop_state() == before
+    assert FulfilmentTask.objects.count() == 0
