@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".wizamart-pyproject.sha256"
 QUEUES = "default,imports,emails,reports"
-LETZSHOP_DEV_PORT = 8765  # settings' default LETZSHOP_ENDPOINT points here
+LETZSHOP_DEV_PORT = 8765  # preferred port of the Letzshop development server
 # seed_demo prints one line per demo login, "<who> login (...): <username> / password <pw>";
 # the banner repeats them.
 LOGIN_LINE = re.compile(r"^(?P<who>.*?) login\b.*?: (?P<username>\S+) / password (?P<password>\S+)")
@@ -83,6 +83,21 @@ def manage(python: Path, *args: str, env: dict[str, str], capture: bool = False)
     return result.stdout
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,7 +130,7 @@ def stop(children: list[subprocess.Popen]) -> None:
             child.wait()
 
 
-def banner(port: int, seed_output: str) -> str:
+def banner(port: int, seed_output: str, letzshop_endpoint: str) -> str:
     url = f"http://127.0.0.1:{port}/"
     matches = [LOGIN_LINE.match(line.strip()) for line in seed_output.splitlines()]
     logins = [m.group(0) for m in matches if m]
@@ -136,7 +151,7 @@ def banner(port: int, seed_output: str) -> str:
         f"  health:     {url}health",
         "  logins (from seed_demo):" if logins else "  logins: see the seed_demo output above",
         *(f"    {line}" for line in logins),
-        f"  Letzshop development server: http://127.0.0.1:{LETZSHOP_DEV_PORT}/graphql",
+        f"  Letzshop:   {letzshop_endpoint}",
         "Press Ctrl-C to stop the web server, the Celery worker and the Letzshop server.",
         "=" * 78,
         "",
@@ -144,10 +159,21 @@ def banner(port: int, seed_output: str) -> str:
     return "\n".join(lines)
 
 
-def command_run(port: int) -> int:
+def command_run(port: int, letzshop_port: int) -> int:
+    if not port_is_free(port):
+        say(f"port {port} is already in use: stop what uses it or pass --port")
+        return 1
     python = ensure_venv()
     env = dict(os.environ, DJANGO_DEBUG="1", PYTHONUNBUFFERED="1")
     env.setdefault("DJANGO_SETTINGS_MODULE", "wizamart.settings")
+    # Without LETZSHOP_ENDPOINT the demo syncs from our own Letzshop development server;
+    # never from one another checkout left running on the preferred port.
+    start_letzshop = not env.get("LETZSHOP_ENDPOINT")
+    if start_letzshop:
+        if not port_is_free(letzshop_port):
+            taken, letzshop_port = letzshop_port, free_port()
+            say(f"port {taken} is in use; the Letzshop development server takes {letzshop_port}")
+        env["LETZSHOP_ENDPOINT"] = f"http://127.0.0.1:{letzshop_port}/graphql"
     if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
         say("DATABASE_URL/REDIS_URL unset: using the embedded PostgreSQL/Redis under var/")
     manage(python, "migrate", "--noinput", env=env)
@@ -165,11 +191,15 @@ def command_run(port: int) -> int:
     # in order instead of everything dying at once.
     group = {"start_new_session": True} if os.name != "nt" else {}
     try:
-        # The Letzshop development server: the demo stores' Letzshop accounts sync from it.
-        children["Letzshop development server"] = subprocess.Popen(
-            [str(python), "-m", "letzshop_dev", "--port", str(LETZSHOP_DEV_PORT), "--seed"],
-            cwd=ROOT, env=env, **group,
-        )  # fmt: skip
+        if start_letzshop:
+            # The demo store's Letzshop account syncs from it (LETZSHOP_ENDPOINT).
+            letzshop = children["Letzshop development server"] = subprocess.Popen(
+                [str(python), "-m", "letzshop_dev", "--port", str(letzshop_port), "--seed"],
+                cwd=ROOT, env=env, **group,
+            )  # fmt: skip
+            if not wait_for_port(letzshop_port, letzshop):
+                say("the Letzshop development server did not start; see the messages above")
+                return 1
         children["Celery worker"] = subprocess.Popen(
             [
                 str(python), "-m", "celery", "-A", "wizamart", "worker",
@@ -186,7 +216,7 @@ def command_run(port: int) -> int:
         if not wait_for_port(port, web):
             say("the web server did not start; see the messages above")
             return 1
-        print(banner(port, seed_output), flush=True)
+        print(banner(port, seed_output, env["LETZSHOP_ENDPOINT"]), flush=True)
         while True:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -218,11 +248,17 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="dev.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="demo data, Celery worker + beat, web server")
-    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--port", type=int, default=8000, help="web server port (8000)")
+    run.add_argument(
+        "--letzshop-port",
+        type=int,
+        default=LETZSHOP_DEV_PORT,
+        help=f"Letzshop development server port ({LETZSHOP_DEV_PORT}; a free one if taken)",
+    )
     commands.add_parser("test", help="run pytest; extra arguments are passed through")
     args = parser.parse_args(argv)
     try:
-        return command_run(args.port)
+        return command_run(args.port, args.letzshop_port)
     except subprocess.CalledProcessError as exc:
         say(f"failed ({exc.returncode}): {' '.join(map(str, exc.cmd))}")
         return exc.returncode or 1
