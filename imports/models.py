@@ -9,11 +9,17 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from marketplace.models import Language, Store
+
+
+def private_storage():
+    """Uploaded feeds live on the "private" storage (settings.STORAGES): never a public URL."""
+    return storages["private"]
 
 
 class ImportJob(models.Model):
@@ -50,7 +56,7 @@ class ImportJob(models.Model):
     )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
     source_url = models.URLField(max_length=1000, blank=True)
-    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True, storage=private_storage)
     original_name = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=16, blank=True)
     encoding = models.CharField(max_length=16, blank=True)

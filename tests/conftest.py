@@ -19,6 +19,18 @@ FEEDS_DIR = SHARED_DIR / "data" / "feeds"
 _counter = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def private_files(monkeypatch, tmp_path):
+    """Uploaded import files go to a temporary private folder, not the project's var/."""
+    from django.core.files.storage import FileSystemStorage
+
+    from imports.models import ImportJob
+
+    storage = FileSystemStorage(location=tmp_path / "private", base_url="/not-served/")
+    monkeypatch.setattr(ImportJob._meta.get_field("file"), "storage", storage)
+    return storage
+
+
 @pytest.fixture
 def make_store(db):
     def make(code: str | None = None, **fields) -> Store:
