@@ -249,24 +249,41 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
-if AWS_STORAGE_BUCKET_NAME:
-    _default_storage = {
+
+
+def s3_storage(bucket: str, **options) -> dict:
+    """An S3 (or S3-compatible: MinIO, moto) storage of `bucket`; URLs are signed."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "bucket_name": bucket,
             "endpoint_url": env_str("AWS_S3_ENDPOINT_URL"),
             "region_name": env_str("AWS_S3_REGION_NAME"),
             "access_key": env_str("AWS_ACCESS_KEY_ID"),
             "secret_key": env_str("AWS_SECRET_ACCESS_KEY"),
             "file_overwrite": False,
             "querystring_auth": True,
+            **options,
         },
     }
+
+
+# "private" holds what must never be served as a public URL: uploaded import feeds
+# (a store's whole catalogue, supplier prices). On S3 it is a private prefix of the
+# bucket; on disk a folder outside MEDIA_ROOT that no URL maps to.
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage = s3_storage(AWS_STORAGE_BUCKET_NAME)
+    _private_storage = s3_storage(AWS_STORAGE_BUCKET_NAME, location="private", default_acl="private")
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    _private_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": VAR_DIR / "private", "base_url": "/private-files-are-not-served/"},
+    }
 
 STORAGES = {
     "default": _default_storage,
+    "private": _private_storage,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -415,6 +432,11 @@ WIZAMART_PRODUCTS_PER_PAGE = env_int("WIZAMART_PRODUCTS_PER_PAGE", 24)
 WIZAMART_FEED_MAX_BYTES = env_int("WIZAMART_FEED_MAX_BYTES", 200 * 1024 * 1024)
 WIZAMART_FEED_TIMEOUT_SECONDS = env_int("WIZAMART_FEED_TIMEOUT_SECONDS", 60)
 WIZAMART_IMPORT_RETRY_SECONDS = env_int("WIZAMART_IMPORT_RETRY_SECONDS", 30)
+# A feed URL is fetched only from public internet addresses, never from loopback, private,
+# link-local (cloud metadata) or other local ones, so a store cannot make the worker read
+# internal services. True lifts that for local development and tests (a feed served on
+# 127.0.0.1); never in production.
+WIZAMART_FEED_ALLOW_PRIVATE_HOSTS = env_bool("WIZAMART_FEED_ALLOW_PRIVATE_HOSTS", False)
 # An open cart untouched this long is expired by marketplace.tasks.expire_abandoned_carts.
 WIZAMART_CART_TTL_HOURS = env_int("WIZAMART_CART_TTL_HOURS", 72)
 # A pending web order still unpaid this long is cancelled (reservations released) by
@@ -423,6 +445,10 @@ WIZAMART_UNPAID_ORDER_TTL_HOURS = env_int("WIZAMART_UNPAID_ORDER_TTL_HOURS", 48)
 for _name in ("WIZAMART_CART_TTL_HOURS", "WIZAMART_UNPAID_ORDER_TTL_HOURS"):
     if globals()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be at least 1 (hours).")
+# A team invitation's link works this long after it was sent (or last resent).
+WIZAMART_INVITATION_TTL_DAYS = env_int("WIZAMART_INVITATION_TTL_DAYS", 7)
+if WIZAMART_INVITATION_TTL_DAYS < 1:
+    raise ImproperlyConfigured("WIZAMART_INVITATION_TTL_DAYS must be at least 1 (days).")
 
 
 # --- letzshop -----------------------------------------------------------------------
