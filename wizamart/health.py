@@ -1,4 +1,5 @@
-"""`/health`: is this instance able to serve? Checks the database and Redis."""
+"""`/health`: is this instance able to serve? Checks the database, Redis and the file
+storage (S3 in production)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 import redis
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -31,7 +33,14 @@ def _check_redis() -> dict:
     return {"status": "ok"}
 
 
-CHECKS = {"database": _check_database, "redis": _check_redis}
+def _check_storage() -> dict:
+    # A lookup of a name that need not exist: it proves the storage answers (on S3 a
+    # HEAD request with our credentials) without writing anything.
+    default_storage.exists(".wizamart-health")
+    return {"status": "ok"}
+
+
+CHECKS = {"database": _check_database, "redis": _check_redis, "storage": _check_storage}
 
 
 @never_cache
