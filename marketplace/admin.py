@@ -20,6 +20,7 @@ from marketplace.models import (
     CartItem,
     Checkout,
     Customer,
+    Invitation,
     Membership,
     Order,
     OrderEvent,
@@ -87,6 +88,17 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ["user", "store"]
     search_fields = ["user__username", "user__email", "store__code", "store__name"]
     raw_id_fields = ["user", "store"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Store owners invite, resend and revoke in the back office; staff only look."""
+
+    list_display = ["email", "store", "role", "status", "expires_at", "created_at"]
+    list_filter = ["status", "role"]
+    list_select_related = ["store"]
+    search_fields = ["email", "store__code", "store__name"]
+    exclude = ["token_hash"]
 
 
 # --- catalogue ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +54,7 @@ from marketplace import selectors, services
 from marketplace.models import (
     LANGUAGE_CODES,
     Customer,
+    Invitation,
     Language,
     Membership,
     Order,
@@ -855,26 +857,9 @@ class CustomerAdmin(StoreScopedAdmin):
 
 
 # --- team ---------------------------------------------------------------------------------
-
-
-class TeamInviteForm(forms.ModelForm):
-    email = forms.EmailField(label=_("Email"))
-
-    class Meta:
-        model = Membership
-        fields = ["store", "role"]
-
-    def clean(self):
-        data = super().clean()
-        email, store, role = data.get("email"), data.get("store"), data.get("role")
-        if email and store and role:
-            existing = Membership.objects.filter(store=store, user__email__iexact=email).first()
-            if existing is not None and existing.role != role:
-                raise ValidationError(
-                    gettext("%(email)s is already in the team as %(role)s.")
-                    % {"email": email, "role": existing.get_role_display()}
-                )
-        return data
+# Owners invite by email (an Invitation); the person joins only by accepting the link
+# with an account of that email (`services.accept_invitation`). Pages never say whether
+# an account exists for an email.
 
 
 class TeamRoleForm(forms.ModelForm):
@@ -896,22 +881,18 @@ class TeamRoleForm(forms.ModelForm):
 
 @admin.register(Membership, site=site)
 class TeamAdmin(StoreScopedAdmin):
-    view_roles = add_roles = change_roles = delete_roles = OWNERS
+    """Members (name and email) and, below them, the pending invitations. Members join
+    through invitations only: there is no add page here."""
+
+    view_roles = change_roles = delete_roles = OWNERS
+    form = TeamRoleForm
+    change_list_template = "backoffice/team_change_list.html"
     list_display = ["member", "email", "role", "created_at"]
     list_filter = ["role"]
     list_select_related = ["user", "store"]
-    search_fields = ["user__email", "user__username", "user__first_name", "user__last_name"]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["form"] = TeamRoleForm if obj else TeamInviteForm
-        kwargs["fields"] = None
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        return ["member", "email", "store", "role"] if obj else ["email", "store", "role"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return ["member", "email", "store"] if obj else []
+    search_fields = ["user__email", "user__first_name", "user__last_name"]
+    fields = ["member", "email", "store", "role"]
+    readonly_fields = ["member", "email", "store"]
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.role == Role.OWNER:
@@ -920,26 +901,27 @@ class TeamAdmin(StoreScopedAdmin):
                 return False
         return super().has_delete_permission(request, obj)
 
-    @admin.display(description=_("member"))
+    @admin.display(description=_("name"))
     def member(self, membership):
-        return membership.user.get_full_name() or membership.user.get_username()
+        return membership.user.get_full_name() or "–"
 
     @admin.display(description=_("email"), ordering="user__email")
     def email(self, membership):
         return membership.user.email
 
+    def changelist_view(self, request, extra_context=None):
+        store_ids = stores_with(request, OWNERS)
+        context = {
+            "pending_invitations": list(selectors.pending_invitations(store_ids)),
+            "show_store": len(store_ids) > 1,
+            "can_invite": bool(stores_with(request, InvitationAdmin.add_roles)),
+            "now": timezone.now(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
     def save_model(self, request, obj, form, change):
-        if change:
-            services.change_member_role(obj, form.cleaned_data["role"], actor=request.user)
-            return
-        membership = services.invite_team_member(
-            form.cleaned_data["store"],
-            form.cleaned_data["email"],
-            form.cleaned_data["role"],
-            invited_by=request.user,
-        )
-        obj.pk, obj.user, obj.created_at = membership.pk, membership.user, membership.created_at
-        obj._state.adding = False
+        services.change_member_role(obj, form.cleaned_data["role"], actor=request.user)
 
     def delete_model(self, request, obj):
         services.remove_team_member(obj, actor=request.user)
@@ -950,6 +932,158 @@ class TeamAdmin(StoreScopedAdmin):
                 services.remove_team_member(membership, actor=request.user)
             except services.DomainError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+
+
+class InviteForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["email", "store", "role"]
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean(self):
+        data = super().clean()
+        email, store = data.get("email"), data.get("store")
+        if email and store and services.is_team_member(store, email):
+            raise ValidationError(gettext("%(email)s is already in the team.") % {"email": email})
+        return data
+
+    def validate_unique(self):
+        # A pending invitation for this email is refreshed by the service, not refused.
+        pass
+
+
+@admin.register(Invitation, site=site)
+class InvitationAdmin(StoreScopedAdmin):
+    """Invite (add page), and every invitation with its status. Revoke and resend are
+    POST-only and scoped: another store's invitation is a 404."""
+
+    view_roles = add_roles = revoke_roles = OWNERS
+    form = InviteForm
+    list_display = ["email", "role", "status", "expires_at", "invited_by_name", "created_at"]
+    list_filter = ["status", "role"]
+    list_select_related = ["store", "invited_by"]
+    search_fields = ["email"]
+    actions = ["revoke_selected", "resend_selected"]
+    fields = ["email", "store", "role"]
+    change_form_template = "backoffice/invitation_change_form.html"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["email", "store", "role"]
+        return ["email", "store", "role", "status", "invited_by_name", "created_at",
+                "expires_at", "accepted_at"]  # fmt: skip
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj is not None else []
+
+    @admin.display(description=_("invited by"))
+    def invited_by_name(self, invitation):
+        user = invitation.invited_by
+        return (user.get_full_name() or user.email) if user is not None else "–"
+
+    def has_revoke_permission(self, request, obj=None):
+        return self._allowed(request, self.revoke_roles, obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(require_POST(self.revoke_view)),
+                name="marketplace_invitation_revoke",
+            ),
+            path(
+                "<path:object_id>/resend/",
+                self.admin_site.admin_view(require_POST(self.resend_view)),
+                name="marketplace_invitation_resend",
+            ),
+            *super().get_urls(),
+        ]
+
+    def save_model(self, request, obj, form, change):
+        invitation = services.invite_team_member(
+            form.cleaned_data["store"],
+            form.cleaned_data["email"],
+            form.cleaned_data["role"],
+            invited_by=request.user,
+        )
+        obj.pk, obj.created_at, obj.expires_at = (
+            invitation.pk, invitation.created_at, invitation.expires_at,
+        )  # fmt: skip
+        obj._state.adding = False
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # The same words whether or not an account has this email.
+        self.message_user(
+            request,
+            gettext("Invitation sent to %(email)s.") % {"email": obj.email},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("backoffice:marketplace_membership_changelist"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invitation = self.get_object(request, object_id)
+        context = {
+            "can_revoke": invitation.status == Invitation.Status.PENDING
+            and self.has_revoke_permission(request, invitation),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def _scoped_invitation(self, request, object_id) -> Invitation:
+        invitation = self.get_object(request, object_id)
+        if not self.has_revoke_permission(request, invitation):
+            raise PermissionDenied
+        return invitation
+
+    def revoke_view(self, request, object_id):
+        invitation = self._scoped_invitation(request, object_id)
+        try:
+            if services.revoke_invitation(invitation, actor=request.user):
+                self.message_user(
+                    request,
+                    gettext("Invitation to %(email)s revoked.") % {"email": invitation.email},
+                    messages.SUCCESS,
+                )
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return HttpResponseRedirect(reverse("backoffice:marketplace_membership_changelist"))
+
+    def resend_view(self, request, object_id):
+        invitation = self._scoped_invitation(request, object_id)
+        try:
+            services.resend_invitation(invitation, actor=request.user)
+        except services.DomainError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                gettext("Invitation sent to %(email)s.") % {"email": invitation.email},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(reverse("backoffice:marketplace_membership_changelist"))
+
+    @admin.action(description=_("Revoke selected invitations"), permissions=["revoke"])
+    def revoke_selected(self, request, queryset):
+        count = 0
+        for invitation in queryset:
+            try:
+                count += services.revoke_invitation(invitation, actor=request.user)
+            except services.DomainError as exc:
+                self.message_user(request, f"{invitation.email}: {exc}", messages.ERROR)
+        self.message_user(request, gettext("%(count)d invitation(s) revoked.") % {"count": count})
+
+    @admin.action(description=_("Resend selected invitations"), permissions=["revoke"])
+    def resend_selected(self, request, queryset):
+        count = 0
+        for invitation in queryset.select_related("store"):
+            try:
+                services.resend_invitation(invitation, actor=request.user)
+                count += 1
+            except services.DomainError as exc:
+                self.message_user(request, f"{invitation.email}: {exc}", messages.ERROR)
+        self.message_user(request, gettext("%(count)d invitation(s) resent.") % {"count": count})
 
 
 # --- product imports ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ line of defence for the rules those services keep.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 LANGUAGE_CODES = ["en", "fr", "de"]
@@ -103,7 +105,62 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} @ {self.store} ({self.role})"
+        # Name or email, never the username: team pages show members this way.
+        user = self.user
+        who = user.get_full_name() or user.email or user.get_username()
+        return f"{who} @ {self.store} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An offer, sent by email, to join a store's team with a role.
+
+    Nobody becomes a member until the person at `email` opens the link, logs in (or signs
+    up) with an account of that email and accepts. Only a SHA-256 hash of the link's
+    token is stored: the token itself exists in the email alone, and a resend replaces it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")  # sent, waiting for the invitee (until expires_at)
+        ACCEPTED = "accepted", _("Accepted")  # the invitee joined the team (final)
+        REVOKED = "revoked", _("Revoked")  # withdrawn by an owner (final)
+        EXPIRED = "expired", _("Expired")  # opened after expires_at, never accepted (final)
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(help_text=_("Lowercase; the accepting account must have it."))
+    role = models.CharField(max_length=10, choices=Membership.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "email"],
+                condition=Q(status="pending"),
+                name="invitation_one_pending_per_store_email",
+            ),
+            models.CheckConstraint(
+                condition=Q(email=Lower("email")),
+                name="invitation_email_lowercase",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} @ {self.store} ({self.role}, {self.status})"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        """What `token_hash` holds for the link's token."""
+        return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --- catalogue ------------------------------------------------------------------------

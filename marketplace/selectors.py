@@ -1,4 +1,5 @@
-"""Marketplace reads reused by pages and the API: product search and listing, carts."""
+"""Marketplace reads reused by pages and the API: product search and listing, carts,
+team invitations."""
 
 from __future__ import annotations
 
@@ -26,7 +27,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from marketplace.models import Cart, CartItem, Order, Product, ProductTranslation, Store
+from marketplace.models import (
+    Cart,
+    CartItem,
+    Invitation,
+    Order,
+    Product,
+    ProductTranslation,
+    Store,
+)
 
 SORTS = ("relevance", "newest", "price_asc", "price_desc", "title")
 
@@ -326,4 +335,26 @@ def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> Sto
         pending_exceptions=pending,
         pending_exception_count=pending_count,
         **totals,
+    )
+
+
+# --- store teams --------------------------------------------------------------------------
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation whose link carries `token` (any status), with its store; None when
+    no invitation has it."""
+    return (
+        Invitation.objects.select_related("store")
+        .filter(token_hash=Invitation.hash_token(token))
+        .first()
+    )
+
+
+def pending_invitations(store_ids: list[int]) -> QuerySet[Invitation]:
+    """Pending invitations of these stores, soonest expiry first (some may be past it)."""
+    return (
+        Invitation.objects.filter(store_id__in=store_ids, status=Invitation.Status.PENDING)
+        .select_related("store")
+        .order_by("expires_at", "pk")
     )

@@ -8,6 +8,7 @@ in ORDER_TRANSITIONS below.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,8 +19,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import strip_tags
 from django.utils.translation import get_language, gettext
@@ -30,6 +32,7 @@ from marketplace.models import (
     CartItem,
     Checkout,
     Customer,
+    Invitation,
     Membership,
     Order,
     OrderEvent,
@@ -1129,35 +1132,53 @@ def _owner_count(store: Store) -> int:
     )
 
 
-def _accept_url(user) -> str:
-    from django.contrib.auth.tokens import default_token_generator
-    from django.urls import reverse
-    from django.utils.encoding import force_bytes
-    from django.utils.http import urlsafe_base64_encode
+class InvitationRefused(DomainError):
+    """The invitation cannot be accepted (wrong account, expired, revoked, used)."""
 
-    if user.has_usable_password():
-        path = reverse("backoffice:index")
-    else:
-        path = reverse(
-            "notifications:password_reset_confirm",
-            kwargs={
-                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-                "token": default_token_generator.make_token(user),
-            },
-        )
+
+def _invitation_url(token: str) -> str:
+    path = reverse("marketplace:team_invitation", kwargs={"token": token})
     return settings.SITE_URL.rstrip("/") + path
 
 
-@transaction.atomic
-def invite_team_member(store: Store, email: str, role: str, *, invited_by=None) -> Membership:
-    """Give the person at `email` a place in `store`'s team with `role`.
+def _send_invitation(invitation: Invitation, *, invited_by) -> None:
+    """Give `invitation` a new token and a new expiry, save it, queue the email with the
+    link (after commit). The previous link stops working."""
+    token = secrets.token_urlsafe(32)
+    invitation.token_hash = Invitation.hash_token(token)
+    invitation.expires_at = timezone.now() + timedelta(days=settings.WIZAMART_INVITATION_TTL_DAYS)
+    invitation.invited_by = invited_by
+    if invitation.pk is None:
+        invitation.save()
+    else:
+        invitation.save(update_fields=["role", "token_hash", "expires_at", "invited_by"])
+    _notify(
+        notifications.queue_team_invitation_email,
+        to=invitation.email,
+        store=invitation.store,
+        invited_by=(invited_by.get_full_name() or invited_by.get_username())
+        if invited_by is not None
+        else invitation.store.name,
+        role=str(invitation.get_role_display()),
+        accept_url=_invitation_url(token),
+        dedupe_key=f"team_invitation:{invitation.pk}:{invitation.token_hash[:16]}",
+    )
 
-    Creates the user when no account has this email (username = email, unusable
-    password: they choose one through the link in the invitation), writes the
-    Membership and queues the invitation email (after commit). Idempotent: inviting a
-    member again with the same role writes and queues nothing. Raises DomainError for a
-    bad email or role, or a member who already has another role (use
-    change_member_role).
+
+def is_team_member(store: Store, email: str) -> bool:
+    """Whether an account with `email` (any case) is already in `store`'s team."""
+    return Membership.objects.filter(store=store, user__email__iexact=email.strip()).exists()
+
+
+def invite_team_member(store: Store, email: str, role: str, *, invited_by) -> Invitation:
+    """Invite the person at `email` to join `store`'s team with `role`.
+
+    Writes or refreshes the store's one pending Invitation for this email (new role, new
+    token, new expiry) and queues the invitation email with the link (after commit). It
+    never creates a user or a Membership and behaves the same whether or not an account
+    has this email. Calling it again is a resend: the earlier link stops working. Raises
+    DomainError for a bad email or role, or when someone with this email is already in
+    the team.
     """
     email = (email or "").strip().lower()
     try:
@@ -1166,36 +1187,114 @@ def invite_team_member(store: Store, email: str, role: str, *, invited_by=None) 
         raise DomainError(gettext("Enter a valid email address.")) from None
     if role not in Membership.Role.values:
         raise DomainError(gettext("Unknown role %(role)r.") % {"role": role})
-    User = get_user_model()
-    user = User.objects.filter(email__iexact=email).order_by("pk").first()
-    if user is None:
-        user = User.objects.filter(username__iexact=email).first()
-    if user is None:
-        user = User(username=email[:150], email=email)
-        user.set_unusable_password()
-        user.save()
-    membership, created = Membership.objects.get_or_create(
-        user=user, store=store, defaults={"role": role}
-    )
-    if not created:
-        if membership.role != role:
-            raise DomainError(
-                gettext("%(email)s is already in the team as %(role)s.")
-                % {"email": email, "role": membership.get_role_display()}
+    if is_team_member(store, email):
+        raise DomainError(gettext("%(email)s is already in the team.") % {"email": email})
+    pending = Invitation.objects.filter(store=store, email=email, status=Invitation.Status.PENDING)
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                invitation = pending.select_for_update().first() or Invitation(
+                    store=store, email=email
+                )
+                invitation.role = role
+                _send_invitation(invitation, invited_by=invited_by)
+                return invitation
+        except IntegrityError:
+            # Two owners invited the same email at once: the other invitation won the
+            # one-pending constraint; refresh that one instead.
+            continue
+    raise DomainError(gettext("Please try again."))
+
+
+@transaction.atomic
+def resend_invitation(invitation: Invitation, *, actor) -> Invitation:
+    """Send a pending invitation again with a new link and a new expiry (the previous
+    link stops working). Raises DomainError when it is no longer pending."""
+    locked = Invitation.objects.select_for_update().select_related("store").get(pk=invitation.pk)
+    if locked.status != Invitation.Status.PENDING:
+        raise DomainError(
+            gettext("This invitation is %(status)s: invite again instead.")
+            % {"status": str(locked.get_status_display()).lower()}
+        )
+    _send_invitation(locked, invited_by=actor)
+    invitation.token_hash, invitation.expires_at = locked.token_hash, locked.expires_at
+    invitation.invited_by = locked.invited_by
+    return locked
+
+
+@transaction.atomic
+def revoke_invitation(invitation: Invitation, *, actor=None) -> bool:
+    """Withdraw a pending invitation: its link stops working. No-op (False) when it is
+    already revoked or expired. Raises DomainError when it was accepted (remove the
+    member instead)."""
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.status == Invitation.Status.ACCEPTED:
+        raise DomainError(
+            gettext("This invitation was already accepted: remove the member instead.")
+        )
+    if locked.status != Invitation.Status.PENDING:
+        return False
+    locked.status = invitation.status = Invitation.Status.REVOKED
+    locked.save(update_fields=["status"])
+    return True
+
+
+def accept_invitation(token: str, user) -> bool:
+    """Let `user` join the team with the invitation's role.
+
+    Under a lock on the invitation: requires it to be pending and not past expires_at,
+    and `user`'s email to be the invited one (any case); then creates the Membership and
+    marks the invitation accepted, in one transaction. A user already in the team keeps
+    their role. Idempotent: the same user accepting again is a no-op (False). Raises
+    InvitationRefused (nothing written; an invitation found past its expiry is marked
+    expired).
+    """
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(token_hash=Invitation.hash_token(token or ""))
+            .first()
+        )
+        if invitation is None:
+            raise InvitationRefused(gettext("This invitation link is not valid."))
+        if invitation.status == Invitation.Status.ACCEPTED and invitation.accepted_by_id == user.pk:
+            return False
+        refusal = invitation_closed_reason(invitation)
+        if invitation.status != Invitation.Status.PENDING:
+            raise InvitationRefused(refusal)
+        if refusal:  # pending, but past expires_at
+            invitation.status = Invitation.Status.EXPIRED
+            invitation.save(update_fields=["status"])
+        elif (user.email or "").strip().lower() != invitation.email:
+            raise InvitationRefused(
+                gettext(
+                    "This invitation is for %(email)s. Log in with the account of that "
+                    "email to accept it."
+                )
+                % {"email": invitation.email}
             )
-        return membership
-    _notify(
-        notifications.queue_team_invitation_email,
-        to=email,
-        store=store,
-        invited_by=(invited_by.get_full_name() or invited_by.get_username())
-        if invited_by is not None
-        else store.name,
-        role=str(membership.get_role_display()),
-        accept_url=_accept_url(user),
-        dedupe_key=f"team_invitation:{membership.pk}",
-    )
-    return membership
+        else:
+            Membership.objects.get_or_create(
+                user=user, store_id=invitation.store_id, defaults={"role": invitation.role}
+            )
+            invitation.status = Invitation.Status.ACCEPTED
+            invitation.accepted_by = user
+            invitation.accepted_at = timezone.now()
+            invitation.save(update_fields=["status", "accepted_by", "accepted_at"])
+            return True
+    raise InvitationRefused(refusal)
+
+
+def invitation_closed_reason(invitation: Invitation) -> str:
+    """Why the invitation can no longer be accepted, or "" while it can."""
+    Status = Invitation.Status
+    if invitation.status == Status.REVOKED:
+        return gettext("This invitation was withdrawn by the store.")
+    if invitation.status == Status.ACCEPTED:
+        return gettext("This invitation has already been used.")
+    if invitation.status == Status.EXPIRED or invitation.expires_at <= timezone.now():
+        return gettext("This invitation has expired. Ask the store's owner to send a new one.")
+    return ""
 
 
 @transaction.atomic

@@ -25,4 +25,5 @@ urlpatterns = [
     path("account/register/", views.register, name="register"),
     path("account/orders/", views.my_orders, name="my_orders"),
     path("account/orders/<uuid:public_id>/", views.order_detail, name="order_detail"),
+    path("team/invitations/<str:token>/", views.team_invitation, name="team_invitation"),
 ]

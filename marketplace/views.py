@@ -1,4 +1,4 @@
-"""Storefront pages: browse, search, cart, checkout, shopper account."""
+"""Storefront pages: browse, search, cart, checkout, shopper account, team invitations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -24,7 +25,7 @@ from marketplace.forms import (
     ProductFilterForm,
     RegistrationForm,
 )
-from marketplace.models import Cart, Checkout, Order, Product, Store
+from marketplace.models import Cart, Checkout, Invitation, Order, Product, Store
 
 CART_SESSION_KEY = "cart_token"
 CHECKOUTS_SESSION_KEY = "checkouts"
@@ -304,4 +305,59 @@ def order_detail(request: HttpRequest, public_id) -> HttpResponse:
         request,
         "storefront/order_detail.html",
         {"order": order, "events": order.events.all(), "Order": Order},
+    )
+
+
+# --- team invitations -------------------------------------------------------------------
+
+
+def team_invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The link of an invitation email: shows the store and the role; a logged-in user
+    whose email is the invited one accepts with a POST (`accept_invitation`). Unknown
+    token: 404. Revoked, expired or used: 410 with the reason; wrong account: 403."""
+    invitation = selectors.invitation_for_token(token)
+    if invitation is None:
+        raise Http404(_("No such invitation."))
+    error, status = "", 200
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('marketplace:login')}?{urlencode({'next': request.path})}")
+        try:
+            services.accept_invitation(token, request.user)
+        except services.InvitationRefused as exc:
+            error = str(exc)
+            invitation.refresh_from_db()
+        else:
+            messages.success(
+                request,
+                _("You are now in the team of %(store)s.") % {"store": invitation.store.name},
+            )
+            return redirect("backoffice:index")
+    Status = Invitation.Status
+    accepted_here = (
+        invitation.status == Status.ACCEPTED and invitation.accepted_by_id == request.user.pk
+    )
+    open_ = invitation.status == Status.PENDING and invitation.expires_at > timezone.now()
+    if not open_ and not accepted_here:
+        status = 410
+        error = error or services.invitation_closed_reason(invitation)
+    elif error:
+        status = 403
+    email_matches = request.user.is_authenticated and (
+        (request.user.email or "").strip().lower() == invitation.email
+    )
+    next_query = urlencode({"next": request.path})
+    return render(
+        request,
+        "storefront/team_invitation.html",
+        {
+            "invitation": invitation,
+            "open": open_,
+            "accepted_here": accepted_here,
+            "email_matches": email_matches,
+            "error": error,
+            "login_url": f"{reverse('marketplace:login')}?{next_query}",
+            "register_url": f"{reverse('marketplace:register')}?{next_query}",
+        },
+        status=status,
     )

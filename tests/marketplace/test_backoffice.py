@@ -6,12 +6,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
 from marketplace.models import (
     Customer,
+    Invitation,
     Membership,
     Order,
     OrderEvent,
@@ -76,6 +78,8 @@ def state() -> tuple:
         list(Stock.objects.order_by("pk").values_list("on_hand", "reserved")),
         list(Membership.objects.order_by("pk").values_list("user_id", "store_id", "role")),
         list(Product.objects.order_by("pk").values_list("price", flat=True)),
+        list(Invitation.objects.order_by("pk").values_list("status", "token_hash", "expires_at")),
+        OutboundEmail.objects.count(),
     )
 
 
@@ -204,7 +208,7 @@ def test_store_choices_are_only_own_stores(client, owner, store, other_store):
     client.force_login(owner)
     form = client.get(url("product_add")).context["adminform"].form
     assert list(form.fields["store"].queryset) == [store]
-    invite = client.get(url("membership_add")).context["adminform"].form
+    invite = client.get(url("invitation_add")).context["adminform"].form
     assert list(invite.fields["store"].queryset) == [store]
 
 
@@ -212,15 +216,19 @@ def test_store_choices_are_only_own_stores(client, owner, store, other_store):
 
 
 @pytest.mark.parametrize("who", ["staff", "manager"])
-def test_only_owners_open_team_pages(client, who, request, owner):
+def test_only_owners_open_team_pages(client, who, request, owner, store):
     user = request.getfixturevalue(who)
     client.force_login(user)
     membership = Membership.objects.get(user=owner)
     assert client.get(url("membership_changelist")).status_code == 403
-    assert client.get(url("membership_add")).status_code == 403
+    assert client.get(url("invitation_changelist")).status_code == 403
+    assert client.get(url("invitation_add")).status_code == 403
     assert client.get(url("membership_change", membership.pk)).status_code in (403, 404)
     before = state()
-    client.post(url("membership_add"), {"email": "x@example.lu", "store": 1, "role": "owner"})
+    response = client.post(
+        url("invitation_add"), {"email": "x@example.lu", "store": store.pk, "role": "owner"}
+    )
+    assert response.status_code == 403
     assert state() == before
 
 
@@ -275,19 +283,29 @@ def test_manager_edits_a_product_through_the_catalogue_service(client, manager, 
     assert Stock.objects.get(product=product).on_hand == 10
 
 
-def test_owner_invites_a_new_member_by_email(client, owner, store):
+def test_owner_invites_by_email_and_nobody_joins_until_the_invitation_is_accepted(
+    client, owner, store
+):
     client.force_login(owner)
     response = client.post(
-        url("membership_add"),
+        url("invitation_add"),
         {"email": "New.Person@Example.lu", "store": store.pk, "role": "staff"},
     )
     assert response.status_code == 302
-    membership = Membership.objects.get(user__email="new.person@example.lu")
-    assert (membership.store, membership.role) == (store, "staff")
-    assert not membership.user.has_usable_password()
+    assert response["Location"] == url("membership_changelist")
+    invitation = Invitation.objects.get()
+    assert (invitation.store, invitation.email, invitation.role, invitation.status) == (
+        store,
+        "new.person@example.lu",
+        "staff",
+        "pending",
+    )
+    assert list(Membership.objects.values_list("user", flat=True)) == [owner.pk]
+    assert not get_user_model().objects.filter(email="new.person@example.lu").exists()
     email = OutboundEmail.objects.get(template_code="team_invitation")
     assert email.to == "new.person@example.lu"
-    assert "/account/reset/" in email.context["accept_url"]
+    token = email.context["accept_url"].removeprefix(f"{settings.SITE_URL}/team/invitations/")
+    assert Invitation.hash_token(token.rstrip("/")) == invitation.token_hash
 
 
 def test_last_owner_cannot_be_demoted(client, owner):

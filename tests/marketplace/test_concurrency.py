@@ -1,4 +1,5 @@
-"""Real threads against PostgreSQL: the last units, order numbers, the expiry sweep."""
+"""Real threads against PostgreSQL: the last units, order numbers, the expiry sweep,
+team invitations."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from marketplace.models import Order, OrderEvent, Stock, StockMovement
+from marketplace.models import Invitation, Membership, Order, OrderEvent, Stock, StockMovement
 from marketplace.services import (
     NotEnoughStock,
+    accept_invitation,
     add_to_cart,
     expire_unpaid_orders,
+    invite_team_member,
     open_cart,
     place_orders,
 )
+from notifications.models import OutboundEmail
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -134,3 +138,30 @@ def test_two_expiry_sweeps_at_once_cancel_each_order_once(store, make_product):
     assert StockMovement.objects.filter(kind="release").count() == 6
     assert Stock.objects.get(product=product).reserved == 0
     assert expire_unpaid_orders() == 0
+
+
+def test_two_owners_inviting_the_same_email_at_once_leave_one_pending_invitation(store, owner):
+    results = run_together(
+        lambda role: invite_team_member(store, "new.person@example.lu", role, invited_by=owner),
+        ["staff", "manager"],
+    )
+
+    assert all(isinstance(result, Invitation) for result in results), results
+    invitation = Invitation.objects.get()
+    assert invitation.status == "pending"
+    assert invitation.role in ("staff", "manager")
+    assert {result.pk for result in results} == {invitation.pk}
+    assert OutboundEmail.objects.filter(template_code="team_invitation").count() == 2
+
+
+def test_a_double_click_on_accept_makes_one_membership(store, owner, shopper):
+    invite_team_member(store, "shopper@example.lu", "manager", invited_by=owner)
+    url = OutboundEmail.objects.get(template_code="team_invitation").context["accept_url"]
+    token = url.rstrip("/").rsplit("/", 1)[1]
+
+    results = run_together(lambda _: accept_invitation(token, shopper), [1, 2, 3, 4])
+
+    assert sorted(results) == [False, False, False, True]
+    assert list(Membership.objects.filter(user=shopper).values_list("store", "role")) == [
+        (store.pk, "manager")
+    ]
