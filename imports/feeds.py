@@ -39,6 +39,18 @@ Windows-1252; UTF-16 with a BOM, or without one when every other byte is NUL. De
 the one of `, ; TAB |` found most in the header line. Line numbers are physical lines
 (header = line 1; a quoted field spanning lines counts each line). A cell starting with
 `'` followed by = + - @ TAB or CR loses the `'` (see `escape_formula`).
+
+What fails the whole file (FeedError) and what only rejects a row:
+
+* NUL bytes: a file is binary (FeedError) when its header line holds one, or when at
+  least 1% of its first 4 KB (and at least two bytes) are NUL; a stray NUL anywhere else
+  rejects only its row ("contains a NUL byte", with the column).
+* A header naming a column twice (case-insensitive, `g:` ignored) is refused: which
+  cell would be meant is a guess.
+* A quoted field may span lines, but a quote that is never closed would silently eat the
+  rest of the file. So the row is rejected, naming the line the quote opened on and the
+  lines it swallowed (which are not imported), when the file ends inside the quoted
+  field, or when the field spans more than MAX_QUOTED_LINES physical lines.
 """
 
 from __future__ import annotations
@@ -74,6 +86,11 @@ FIELD_MAX = {
     "image_url": 1000,
 }
 PRICE_MAX = Decimal("99999999.99")
+QUANTITY_MAX = 2_147_483_647  # stock is a PostgreSQL integer
+# A quoted field longer than this is taken for a quote that is never closed: real
+# multi-line descriptions (even Shopify's Body (HTML)) stay far below it.
+MAX_QUOTED_LINES = 100
+BINARY_HEAD = 4096
 
 
 class FeedError(Exception):
@@ -167,6 +184,16 @@ def _utf16_variant(head: bytes) -> str | None:
     return None
 
 
+NOT_TEXT = "This is not a text feed (binary data, or an unknown encoding)."
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Binary data has NUL bytes all over; a text feed at most a stray one (that row
+    is rejected, see `_records`)."""
+    nuls = head.count(0)
+    return nuls >= 2 and nuls * 100 >= len(head)
+
+
 def _split_lines(chunks: Iterable, newline) -> Iterator:
     """Lines (ending kept) from chunks of bytes or text."""
     rest = newline[:0]
@@ -192,9 +219,9 @@ def _decoded_lines(stream, info: FeedInfo) -> Iterator[str]:
     head = b""
     for chunk in chunks:
         head += chunk
-        if len(head) >= 4096:
+        if len(head) >= BINARY_HEAD:
             break
-    variant = _utf16_variant(head[:4096])
+    variant = _utf16_variant(head[:BINARY_HEAD])
     if variant is not None:
         info.encoding = variant
         decoder = codecs.getincrementaldecoder(variant)(errors="replace")
@@ -204,13 +231,10 @@ def _decoded_lines(stream, info: FeedInfo) -> Iterator[str]:
                 yield decoder.decode(chunk)
             yield decoder.decode(b"", final=True)
 
-        for line in _split_lines(texts(), "\n"):
-            if "\x00" in line:
-                raise FeedError("This is not a text feed (binary data).")
-            yield line
+        yield from _split_lines(texts(), "\n")
         return
-    if b"\x00" in head:
-        raise FeedError("This is not a text feed (binary data, or an unknown encoding).")
+    if _looks_binary(head[:BINARY_HEAD]):
+        raise FeedError(NOT_TEXT)
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     for raw in _split_lines(itertools.chain([head], chunks), b"\n"):
@@ -277,21 +301,21 @@ def read_feed(
         raise FeedError("The file's first line is empty: expected a header line.")
     if not header_line:
         raise FeedError("The file is empty.")
+    if "\x00" in header_line:
+        raise FeedError(NOT_TEXT)
     info.delimiter = _sniff_delimiter(header_line)
 
-    def all_lines() -> Iterator[str]:
-        yield header_line
-        yield from lines
-
-    reader = csv.reader(all_lines(), delimiter=info.delimiter)
+    source = _Lines(itertools.chain([header_line], lines))
+    reader = csv.reader(source, delimiter=info.delimiter)
     try:
         header = next(reader)
     except csv.Error as exc:
         raise FeedError(f"The header line cannot be read: {exc}") from exc
     info.columns = [c.strip() for c in header]
+    _refuse_repeated_columns(info.columns)
     info.format = detect_format(info.columns)
 
-    records = _records(reader, len(info.columns))
+    records = _records(reader, source, info.columns)
     if info.format == SHOPIFY:
         rows = _shopify_rows(records, info.columns, currency)
         sku_column = "Variant SKU"
@@ -317,8 +341,75 @@ def read_feed(
         yield row
 
 
-def _records(reader, width: int) -> Iterator[tuple[int, list[str] | RowError]]:
+class _Lines:
+    """The text lines handed to `csv.reader`. `ended` turns true when the reader asks
+    for a line after the last one: within a record it only does so while a quoted field
+    is open, so a record read after that ends inside a quote that never closed."""
+
+    def __init__(self, lines: Iterator[str]):
+        self.lines = lines
+        self.ended = False
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines, None)
+        if line is None:
+            self.ended = True
+            raise StopIteration
+        return line
+
+
+def _refuse_repeated_columns(columns: list[str]) -> None:
+    """FeedError naming the first column the header has more than once."""
+    positions: dict[str, list[int]] = {}
+    for number, column in enumerate(columns, start=1):
+        if column:
+            positions.setdefault(_normalise(column), []).append(number)
+    for numbers in positions.values():
+        if len(numbers) > 1:
+            times = "twice" if len(numbers) == 2 else f"{len(numbers)} times"
+            where = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+            first = columns[numbers[0] - 1]
+            raise FeedError(
+                f"The header line is ambiguous: column '{first}' appears {times} (columns {where})."
+            )
+
+
+def _shown(value: str) -> str:
+    """A cell as a row error shows it: at most 50 characters, NUL bytes (which the
+    database cannot store) written as \\x00."""
+    return value[:50].replace("\x00", "\\x00")
+
+
+def _unclosed_quote(start: int, end: int, cells: list[str], columns: list[str], at_eof: bool):
+    """The RowError of a record whose quoted field never closes, or None. The field is
+    the last one when the file ended inside it, else the one with the most lines."""
+    index = len(cells) - 1 if at_eof else max(range(len(cells)), key=lambda i: cells[i].count("\n"))
+    # Line breaks outside quotes end a record: those in earlier cells are within quotes.
+    opened = start + sum(c.count("\n") for c in cells[:index])
+    if not at_eof and end - opened + 1 <= MAX_QUOTED_LINES:
+        return None
+    if at_eof:
+        reason = f"a quoted field is never closed (opened on line {opened})"
+    else:
+        reason = (
+            f"a quoted field spans more than {MAX_QUOTED_LINES} lines (opened on line "
+            f"{opened}): is its closing quote missing?"
+        )
+    if end > opened:
+        lines = f"line {end}" if end == opened + 1 else f"lines {opened + 1} to {end}"
+        reason += f"; {lines} went into it and were not imported"
+    column = columns[index] if index < len(columns) else ""
+    return RowError(start, column, _shown(cells[index]), reason)
+
+
+def _records(
+    reader, source: _Lines, columns: list[str]
+) -> Iterator[tuple[int, list[str] | RowError]]:
     """(start line, cells) for each non-blank record; malformed records as RowError."""
+    width = len(columns)
     previous_end = reader.line_num
     while True:
         start = previous_end + 1
@@ -333,6 +424,16 @@ def _records(reader, width: int) -> Iterator[tuple[int, list[str] | RowError]]:
         previous_end = reader.line_num
         joined = "".join(cells)
         if not joined or joined.isspace():
+            continue
+        if source.ended or previous_end - start >= MAX_QUOTED_LINES:
+            error = _unclosed_quote(start, previous_end, cells, columns, source.ended)
+            if error is not None:
+                yield start, error
+                continue
+        if "\x00" in joined:
+            index = next(i for i, c in enumerate(cells) if "\x00" in c)
+            column = columns[index] if index < width else ""
+            yield start, RowError(start, column, _shown(cells[index]), "contains a NUL byte")
             continue
         if "'" in joined:
             cells = [unescape_formula(c) if c[:1] == "'" else c for c in cells]
@@ -441,16 +542,24 @@ def gtin_check_digit(body: str) -> str:
 
 
 def _quantity(text: str) -> int:
+    """A stock quantity: a whole number ("12", "12.0", "1e3") up to QUANTITY_MAX.
+    Raises ValueError with the reason. A negative number is returned (at least
+    -QUANTITY_MAX): the Letzshop and stock formats reject it, Shopify's counts it as 0."""
     text = text.strip()
+    value: int | Decimal
     if text.isascii() and text.isdigit():
-        return int(text)
-    try:
-        value = Decimal(text.replace(",", "."))
-    except InvalidOperation:
-        raise ValueError("not a whole number") from None
-    if value != value.to_integral_value():
-        raise ValueError("not a whole number")
-    return int(value)
+        value = int(text)
+    else:
+        try:
+            value = Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            raise ValueError("not a whole number") from None
+        if not value.is_finite() or value != value.to_integral_value():
+            raise ValueError("not a whole number")
+    if value > QUANTITY_MAX:
+        raise ValueError(f"quantity must be a whole number from 0 to {QUANTITY_MAX}")
+    # Every caller treats a negative quantity alike, whatever its size.
+    return int(max(value, -QUANTITY_MAX))
 
 
 AVAILABILITY = {

@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import hmac
+import http.client
 import io
+import ipaddress
 import itertools
 import json
 import logging
@@ -34,10 +36,9 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any, BinaryIO, NamedTuple, cast
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
 from django.core.files import File
@@ -78,6 +79,7 @@ __all__ = [
     "ImportBusy",
     "ImportReport",
     "RowError",
+    "check_feed_url",
     "create_import_job",
     "export_product_feed",
     "import_product_feed",
@@ -861,20 +863,165 @@ def _store_import_lock(store_id: int):
                 cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, store_id])
 
 
+# --- downloading a feed ---------------------------------------------------------------
+#
+# A store manager chooses the URL, and the worker runs inside our network: without care
+# it could read internal services (the cloud metadata address, Redis, the admin of a
+# neighbouring host) or probe which ports are open. So every connection, the first and
+# each redirect alike, resolves its host once, refuses it unless every address is on the
+# public internet, and then connects to exactly those addresses (no second lookup a DNS
+# rebinding could answer differently; TLS still checks the certificate against the host
+# name). Proxies from the environment are not used: a proxy would resolve the host
+# itself. WIZAMART_FEED_ALLOW_PRIVATE_HOSTS lifts the address check for development.
+
+ONLY_HTTP = "Only http:// and https:// feed URLs can be imported."
+MAX_REDIRECTS = 5
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated; also :: and ::1
+
+
+def _is_public_address(address: str) -> bool:
+    """Whether `address` (an IP address as text) is a globally reachable unicast address:
+    not loopback, private, shared, link-local (169.254.169.254), reserved, multicast or
+    unspecified. An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64)
+    is judged by that IPv4 address."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_COMPATIBLE:
+            return False
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return _is_public_address(str(embedded))
+    return ip.is_global and not ip.is_multicast
+
+
+def _public_addresses(host: str, port: int) -> list[tuple]:
+    """The TCP addresses of `host` (socket.getaddrinfo). Raises FeedError when one of them
+    is not public (unless WIZAMART_FEED_ALLOW_PRIVATE_HOSTS), OSError when the name does
+    not resolve."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not settings.WIZAMART_FEED_ALLOW_PRIVATE_HOSTS and not all(
+        _is_public_address(info[4][0]) for info in infos
+    ):
+        raise FeedError(
+            f"The feed host {host} resolves to a private or local address; only public "
+            "addresses can be fetched."
+        )
+    return infos
+
+
+def _connect_public(address: tuple[str, int], timeout, source_address=None) -> socket.socket:
+    """`socket.create_connection` for the feed downloader: the host's addresses are
+    checked by `_public_addresses` and the socket connects to one of those."""
+    host, port = address
+    error: OSError = OSError(f"{host} has no address")
+    for family, kind, proto, _name, sockaddr in _public_addresses(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+        else:
+            return sock
+    raise error
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_public
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
+class _RedirectHandler(urllib.request.HTTPRedirectHandler):
+    """Follows at most MAX_REDIRECTS redirects, to http(s) URLs only. The host of each is
+    checked when it is connected to (`_connect_public`), like the first one."""
+
+    max_repeats = max_redirections = MAX_REDIRECTS + 1  # our own count below decides
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        location = headers.get("location") or headers.get("uri") or ""
+        refusal = ""
+        if urlsplit(urljoin(req.full_url, location)).scheme not in ("http", "https"):
+            refusal = ONLY_HTTP
+        elif sum(getattr(req, "redirect_dict", {}).values()) >= MAX_REDIRECTS:
+            refusal = f"The feed URL redirects more than {MAX_REDIRECTS} times."
+        if refusal:
+            fp.close()
+            raise FeedError(refusal)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """http(s) only (no ftp:, file: or data:), no proxy, every connection checked."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.UnknownHandler(),
+        _PublicHTTPHandler(),
+        _PublicHTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        _RedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+def check_feed_url(url: str) -> None:
+    """Raise FeedError when `url` cannot be imported from: not http(s), or a host that
+    resolves to an address that is not public. A host that does not resolve now passes
+    (the download reports it). Reads nothing but DNS; the download checks again."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FeedError(ONLY_HTTP)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # the download refuses the URL with the generic message
+    if parts.hostname:
+        with contextlib.suppress(OSError, UnicodeError):
+            _public_addresses(parts.hostname, port)
+
+
 def _download(url: str, target: IO[bytes]) -> int:
     """Stream `url` into `target` within WIZAMART_FEED_TIMEOUT_SECONDS and
-    WIZAMART_FEED_MAX_BYTES. Returns the size. Raises FeedError saying what went wrong."""
+    WIZAMART_FEED_MAX_BYTES, following up to MAX_REDIRECTS redirects, connecting only to
+    public addresses (see above). Returns the size. Raises FeedError saying what went
+    wrong; every connection failure gives the same message, so that the result does not
+    tell which hosts or ports exist."""
     if urlsplit(url).scheme not in ("http", "https"):
-        raise FeedError("Only http:// and https:// feed URLs can be imported.")
+        raise FeedError(ONLY_HTTP)
     limit = settings.WIZAMART_FEED_MAX_BYTES
     timeout = settings.WIZAMART_FEED_TIMEOUT_SECONDS
     too_big = f"The feed at {url} is larger than the limit of {limit} bytes."
     timed_out = f"The feed at {url} did not download within {timeout} seconds."
+    failed = f"Could not download the feed: connection failed: {url}"
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "Wizamart feed importer"})
     total = 0
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with _opener().open(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > limit:
                 raise FeedError(too_big)
@@ -888,13 +1035,16 @@ def _download(url: str, target: IO[bytes]) -> int:
     except urllib.error.HTTPError as exc:
         raise FeedError(f"The feed URL answered HTTP {exc.code} {exc.reason}: {url}") from None
     except urllib.error.URLError as exc:
-        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+        if isinstance(exc.reason, TimeoutError):
             raise FeedError(timed_out) from None
-        raise FeedError(f"The feed URL cannot be reached ({exc.reason}): {url}") from None
+        raise FeedError(failed) from None
     except TimeoutError:
         raise FeedError(timed_out) from None
-    except (OSError, HTTPException) as exc:
-        raise FeedError(f"The feed download failed ({exc}): {url}") from None
+    except (OSError, ValueError, http.client.HTTPException):
+        # Refused, reset, not HTTP at all, a TLS failure, a bad port: told apart, these
+        # would map a network; the details go to the log only.
+        logger.info("feed download from %s failed", url, exc_info=True)
+        raise FeedError(failed) from None
     return total
 
 

@@ -15,6 +15,8 @@ from django.views.decorators.http import require_GET
 from imports import selectors
 from imports.models import ImportJob
 from imports.services import (
+    FeedError,
+    check_feed_url,
     create_import_job,
     export_feed_lines,
     feed_token_matches,
@@ -46,6 +48,16 @@ class FeedUploadForm(forms.Form):
         if upload is not None and upload.size == 0:
             raise forms.ValidationError(_("The file is empty."))
         return upload
+
+    def clean_source_url(self):
+        # Said at once here; the worker checks every connection again when it downloads.
+        url = self.cleaned_data["source_url"]
+        if url:
+            try:
+                check_feed_url(url)
+            except FeedError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return url
 
     def clean(self):
         data = super().clean()

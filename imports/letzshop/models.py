@@ -9,6 +9,7 @@ import hashlib
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -57,7 +58,9 @@ class LetzshopAccount(models.Model):
     )
     vendor_id = models.CharField(max_length=100, blank=True)
     auto_sync = models.BooleanField(default=True)
-    interval_minutes = models.PositiveIntegerField(default=15)
+    interval_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

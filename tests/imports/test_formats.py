@@ -6,7 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from imports.feeds import FeedInfo, FeedRow, escape_formula, read_feed, unescape_formula
+from imports.feeds import (
+    MAX_QUOTED_LINES,
+    FeedError,
+    FeedInfo,
+    FeedRow,
+    escape_formula,
+    read_feed,
+    unescape_formula,
+)
 from imports.services import import_product_feed
 from marketplace.models import Product
 
@@ -126,3 +134,159 @@ def test_importer_strips_the_formula_guard(store):
         "=1+1 mug",
         Decimal("2.00"),
     )
+
+
+# --- NUL bytes --------------------------------------------------------------------------
+
+
+def test_a_stray_nul_byte_rejects_only_its_row(store):
+    data = b"id,title,price\nA,Apple,1\nB,Pe\x00ar,2\nC,Plum,3\n"
+    report = import_product_feed(store, data)
+    assert (report.read, report.created, report.rejected) == (3, 2, 1)
+    assert [(e.line, e.column, e.value, e.reason) for e in report.errors] == [
+        (3, "title", "Pe\\x00ar", "contains a NUL byte")
+    ]
+    assert sorted(Product.objects.values_list("sku", flat=True)) == ["A", "C"]
+
+
+def test_a_nul_byte_in_a_utf16_file_rejects_only_its_row():
+    text = "id\ttitle\tprice\r\nA\tApple\t1\r\nB\tPear\x00\t2\r\n"
+    rows, info = _rows(text.encode("utf-16"))
+    assert info.encoding == "utf-16"
+    assert rows[0].sku == "A"
+    assert [(e.line, e.column, e.reason) for e in rows[1].errors] == [
+        (3, "title", "contains a NUL byte")
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"id,ti\x00tle,price\nA,Apple,1\n",  # in the header line
+        b"PK\x03\x04\x14\x00\x00\x00\x08\x00",  # a zip (xlsx) file
+        b"id,title,price\n" + b"A,\x00\x00,1\n" * 30,  # NUL bytes all over
+    ],
+)
+def test_nul_bytes_in_the_header_or_all_over_mean_binary(store, data):
+    with pytest.raises(FeedError) as caught:
+        import_product_feed(store, data)
+    assert str(caught.value) == "This is not a text feed (binary data, or an unknown encoding)."
+    assert Product.objects.count() == 0
+
+
+# --- quantities -------------------------------------------------------------------------
+
+TOO_BIG = "quantity must be a whole number from 0 to 2147483647"
+
+
+@pytest.mark.parametrize("quantity", ["1e10", "2147483648", "12345678901234567890"])
+def test_quantity_beyond_the_stock_range_is_a_row_error(store, quantity):
+    data = f"id;title;price;quantity\nA;Apple;1;{quantity}\nB;Pear;2;2147483647\n".encode()
+    report = import_product_feed(store, data)
+    assert (report.created, report.rejected) == (1, 1)
+    assert [(e.line, e.column, e.value, e.reason) for e in report.errors] == [
+        (2, "quantity", quantity, TOO_BIG)
+    ]
+    assert list(Product.objects.values_list("sku", "stock__on_hand")) == [("B", 2147483647)]
+
+
+def test_quantity_beyond_the_range_in_shopify_and_stock_files(store, make_product):
+    shopify = (
+        b"Handle,Title,Variant SKU,Variant Price,Variant Inventory Qty\n"
+        b"mug,Mug,MUG-1,5.00,99999999999\n"
+    )
+    rows, _ = _rows(shopify)
+    assert [(e.line, e.column, e.value, e.reason) for e in rows[0].errors] == [
+        (2, "Variant Inventory Qty", "99999999999", TOO_BIG)
+    ]
+    make_product(store, "A", on_hand=4)
+    report = import_product_feed(store, b"SKU;Qty\nA;1e10\n")
+    assert [(e.line, e.column, e.value, e.reason) for e in report.errors] == [
+        (2, "Qty", "1e10", TOO_BIG)
+    ]
+    assert Product.objects.get(sku="A").stock.on_hand == 4
+
+
+@pytest.mark.parametrize("quantity", ["inf", "NaN", "sNaN", "1.5"])
+def test_quantity_that_is_not_a_whole_number(quantity):
+    rows, _ = _rows(f"sku;quantity\nA;{quantity}\n".encode())
+    assert [(e.column, e.reason) for e in rows[0].errors] == [("quantity", "not a whole number")]
+
+
+# --- the header -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (
+            "id,title,description,link,image_link,brand,price,gtin,mpn,condition,quantity,PRICE",
+            "column 'price' appears twice (columns 7 and 12)",
+        ),
+        ("id,title,g:price,price", "column 'g:price' appears twice (columns 3 and 4)"),
+        ("sku;qty;Qty;QTY", "column 'qty' appears 3 times (columns 2, 3 and 4)"),
+    ],
+)
+def test_a_column_named_twice_refuses_the_file(store, header, message):
+    delimiter = ";" if ";" in header else ","
+    row = delimiter.join(["A", "Apple", "1", "2"] + [""] * (header.count(delimiter) - 3))
+    with pytest.raises(FeedError) as caught:
+        import_product_feed(store, f"{header}\n{row}\n".encode())
+    assert str(caught.value) == f"The header line is ambiguous: {message}."
+    assert Product.objects.count() == 0
+
+
+def test_empty_header_cells_are_not_a_repeated_column():
+    rows, info = _rows(b"id,title,price,,\nA,Apple,1,,\n")
+    assert (info.columns, rows[0].sku) == (["id", "title", "price", "", ""], "A")
+
+
+# --- quotes that never close ------------------------------------------------------------
+
+
+def test_a_quote_never_closed_at_the_end_of_the_file_is_reported(store):
+    data = b'id,title,description,price\nA,Apple,,1\nB,Pear,"juicy,2\nC,Plum,,3\nD,Fig,,4\n'
+    report = import_product_feed(store, data)
+    assert (report.read, report.created, report.rejected) == (2, 1, 1)
+    assert [(e.line, e.column, e.reason) for e in report.errors] == [
+        (
+            3,
+            "description",
+            "a quoted field is never closed (opened on line 3); lines 4 to 5 went into it "
+            "and were not imported",
+        )
+    ]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["A"]
+
+
+def test_a_quote_opened_on_the_last_line_is_reported():
+    rows, _ = _rows(b'id,title,description,price\nA,Apple,"one\ntwo",1\nB,Pear,"ripe,2')
+    assert (rows[0].sku, rows[0].description) == ("A", "one\ntwo")
+    assert [(e.line, e.column, e.value, e.reason) for e in rows[1].errors] == [
+        (4, "description", "ripe,2", "a quoted field is never closed (opened on line 4)")
+    ]
+
+
+def test_a_quoted_field_over_max_lines_is_taken_for_a_missing_quote():
+    lines = [f"P{n},Product {n},,1" for n in range(3, 3 + MAX_QUOTED_LINES)]
+    data = "\n".join(
+        ["id,title,description,price", 'A,Apple,"runaway,1', *lines, 'Z,Last,end",9', "Y,Ok,,2"]
+    )
+    rows, _ = _rows(data.encode())
+    end = 3 + MAX_QUOTED_LINES
+    assert [(e.line, e.column, e.reason) for e in rows[0].errors] == [
+        (
+            2,
+            "description",
+            f"a quoted field spans more than {MAX_QUOTED_LINES} lines (opened on line 2): "
+            f"is its closing quote missing?; lines 3 to {end} went into it and were not "
+            "imported",
+        )
+    ]
+    assert [(r.line, r.sku) for r in rows[1:]] == [(end + 1, "Y")]
+
+
+def test_a_long_quoted_field_within_the_limit_is_kept():
+    description = "\n".join(f"<p>{n}</p>" for n in range(MAX_QUOTED_LINES))
+    rows, _ = _rows(f'id,title,description,price\nA,Apple,"{description}",1\n'.encode())
+    assert (rows[0].sku, rows[0].description) == ("A", description)

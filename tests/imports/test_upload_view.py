@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from imports import tasks
@@ -175,3 +176,29 @@ def test_run_again_action_requeues_a_stuck_job(
     job.refresh_from_db()
     assert job.status == ImportJob.Status.QUEUED
     assert len(callbacks) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+        ("http://127.0.0.1:6379/", "127.0.0.1"),
+        ("http://[::1]/feed.csv", "::1"),
+    ],
+)
+def test_feed_url_of_a_local_address_is_refused_by_the_form(
+    client, platform_admin, store, settings, url, host
+):
+    settings.WIZAMART_FEED_ALLOW_PRIVATE_HOSTS = False
+    client.force_login(platform_admin)
+
+    response = client.post(URL, {"store": store.code, "language": "en", "source_url": url})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors == {
+        "source_url": [
+            f"The feed host {host} resolves to a private or local address; only public "
+            "addresses can be fetched."
+        ]
+    }
+    assert ImportJob.objects.count() == 0

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from imports.letzshop import services
+from imports.letzshop.admin import LetzshopAccountForm
 from imports.letzshop.models import (
     FulfilmentTask,
     HistoricalImport,
@@ -104,6 +105,36 @@ def test_saving_settings_without_a_key_keeps_the_key(client, manager, account, l
     client.post(bo("letzshop_letzshopaccount_change", account.pk), {**form, "api_key": "new-k"})
     account.refresh_from_db()
     assert account.api_key == "new-k"
+
+
+@pytest.mark.parametrize(
+    ("minutes", "message"),
+    [
+        (0, "Ensure this value is greater than or equal to 1."),
+        (1441, "Ensure this value is less than or equal to 1440."),
+    ],
+)
+def test_sync_interval_out_of_range_is_a_field_error(client, manager, account, minutes, message):
+    client.force_login(manager)
+    before = letzshop_state()
+    form = {"api_key": "", "vendor_id": "VEN-1", "interval_minutes": minutes}
+
+    response = client.post(bo("letzshop_letzshopaccount_change", account.pk), form)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"interval_minutes": [message]}
+    assert "letzshop_account_interval_positive" not in response.content.decode()
+    assert letzshop_state() == before
+    platform_form = LetzshopAccountForm(
+        data={
+            "store": account.store.pk,
+            "endpoint": "",
+            "vendor_id": "",
+            "interval_minutes": minutes,
+        },
+        instance=account,
+    )
+    assert platform_form.errors == {"interval_minutes": [message]}
 
 
 def test_store_team_cannot_point_the_account_at_another_server(client, manager, account, letzshop):
