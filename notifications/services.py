@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import F
 from django.template import Context, Engine, Library, TemplateSyntaxError
 from django.template.base import Template
+from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.safestring import mark_safe
 
@@ -56,6 +57,7 @@ __all__ = [
     "queue_email",
     "queue_import_report_email",
     "queue_order_cancelled_email",
+    "queue_order_limit_exceeded_email",
     "queue_order_placed_emails",
     "queue_order_shipped_email",
     "queue_password_reset_email",
@@ -732,4 +734,59 @@ def queue_import_report_email(
             dedupe_key=f"{dedupe_key}:{recipient}" if dedupe_key else None,
         )
         for recipient in (to or store_recipients(store))
+    ]
+
+
+def queue_order_limit_exceeded_email(
+    store: Store,
+    order: Order,
+    limit: int,
+    count: int,
+    *,
+    period=None,
+    plan_name: str = "",
+    larger_plans: list[dict[str, Any]] | None = None,
+) -> list[OutboundEmail]:
+    """Queue `order_limit_exceeded` to the store's recipients, in the store's language:
+    `order` is order `count` of its month, beyond the plan's `limit` orders a month; it
+    was imported anyway. `period`: the first day of that month (default: the month of
+    `order.placed_at`, local time). `larger_plans`: dicts with name, max_orders_per_month
+    (None: unlimited) and monthly_price. Call inside the order's transaction. Idempotent
+    per store, month and recipient: one email a month, whichever order triggers it."""
+    language = store.default_language
+    period = period or timezone.localtime(order.placed_at).date().replace(day=1)
+    with translation.override(language):
+        month = formats.date_format(period, "YEAR_MONTH_FORMAT")
+    site = settings.SITE_URL.rstrip("/")
+    context = {
+        "order_number": order.number,
+        "external_number": order.external_number,
+        "channel": order.channel,
+        "order_date": _format_date(order.placed_at, language),
+        "order_total": format_money(order.total, order.currency, language),
+        "count": count,
+        "limit": limit,
+        "month": month,
+        "plan_name": plan_name,
+        "larger_plans": [
+            {
+                "name": plan["name"],
+                "max_orders_per_month": plan["max_orders_per_month"],
+                "monthly_price": format_money(plan["monthly_price"], "EUR", language),
+            }
+            for plan in larger_plans or []
+        ],
+        "order_url": site + reverse("backoffice:marketplace_order_change", args=[order.pk]),
+        "upgrade_url": site + reverse("backoffice:index"),
+    }
+    return [
+        queue_email(
+            "order_limit_exceeded",
+            to=recipient,
+            context=context,
+            language=language,
+            store=store,
+            dedupe_key=f"order_limit_exceeded:{store.pk}:{period:%Y-%m}:{recipient}",
+        )
+        for recipient in store_recipients(store)
     ]

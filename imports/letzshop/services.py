@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from billing.services import flag_order_over_limit
 from imports.letzshop import selectors
 from imports.letzshop.client import CallRecord, LetzshopClient, LetzshopError
 from imports.letzshop.models import (
@@ -561,6 +562,9 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
         to_status=status,
         note=f"Imported from Letzshop shipment {node.get('number') or node['id']}",
     )
+    # Beyond the tier's monthly limit the order is still imported (the shopper paid):
+    # flagged, and the store told once a month. Counted on the final placed_at.
+    flag_order_over_limit(order)
     return order
 
 
