@@ -35,6 +35,11 @@ from marketplace.models import (
 )
 from marketplace.services import PRODUCT_FIELDS, upsert_product
 
+# The platform staff's site; the stores' own is `marketplace.backoffice.site` at /store/.
+admin.site.site_header = _("Wizamart administration")
+admin.site.site_title = _("Wizamart administration")
+admin.site.index_title = _("Platform administration")
+
 
 class ReadOnlyAdminMixin:
     """View-only: rows of this model change through services, not through the admin."""

@@ -29,8 +29,9 @@ from django.shortcuts import get_object_or_404, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -66,6 +67,7 @@ from marketplace.models import (
     StockMovement,
     Store,
 )
+from notifications.services import address_lines
 
 Role = Membership.Role
 ALL_ROLES = frozenset(Role.values)
@@ -74,19 +76,26 @@ OWNERS = frozenset({Role.OWNER})
 
 
 def store_roles(request) -> dict[int, str]:
-    """{store id: role} of the signed-in user, read once per request."""
+    """{store id: role} of the signed-in user, read once per request (with the stores'
+    names, for `store_names`)."""
     if not hasattr(request, "_backoffice_roles"):
         user = request.user
-        request._backoffice_roles = (
-            dict(
-                Membership.objects.filter(user=user, store__is_active=True).values_list(
-                    "store_id", "role"
-                )
+        rows = (
+            Membership.objects.filter(user=user, store__is_active=True).values_list(
+                "store_id", "role", "store__name"
             )
             if user.is_authenticated and user.is_active
-            else {}
+            else []
         )
+        request._backoffice_roles = {store_id: role for store_id, role, _name in rows}
+        request._backoffice_store_names = {store_id: name for store_id, _role, name in rows}
     return request._backoffice_roles
+
+
+def store_names(request) -> dict[int, str]:
+    """{store id: name} of the signed-in user's stores; no query of its own."""
+    store_roles(request)
+    return request._backoffice_store_names
 
 
 def stores_with(request, roles) -> list[int]:
@@ -123,10 +132,19 @@ class BackOfficeSite(admin.AdminSite):
     index_title = _("Dashboard")
     login_form = BackOfficeAuthenticationForm
     index_template = "backoffice/index.html"
+    app_index_template = "backoffice/app_index.html"
     enable_nav_sidebar = False
 
     def has_permission(self, request) -> bool:
         return bool(store_roles(request))
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        names = list(store_names(request).values())
+        if len(names) == 1:
+            header = gettext("%(store)s back office") % {"store": names[0]}
+            context.update(site_header=header, site_title=header)
+        return context
 
     def get_urls(self):
         return [
@@ -158,19 +176,34 @@ class BackOfficeSite(admin.AdminSite):
             "chart": order_chart(dashboard.days),
             "low_stock_threshold": selectors.LOW_STOCK_THRESHOLD,
             "can_export_feeds": bool(stores_with(request, MANAGERS)),
+            "can_import": bool(stores_with(request, ImportJobAdmin.add_roles)),
             **(extra_context or {}),
         }
         return super().index(request, context)
 
 
-def order_chart(days, *, width: int = 600, height: int = 140) -> dict:
-    """Bar geometry for the orders-per-day SVG drawn by the index template."""
+CHART_LABEL_EVERY = 5
+CHART_LABEL_HALF_WIDTH = 20  # half of "30 Nov" at the chart's font size, in viewBox units
+
+
+def order_chart(days, *, width: int = 900, height: int = 160) -> dict:
+    """Bar geometry for the orders-per-day SVG drawn by the index template.
+
+    Every CHART_LABEL_EVERY-th day is labelled, counting back from the last one (today),
+    so labels never touch; a label near an edge is anchored to stay inside the viewBox.
+    """
     top = max((day.orders for day in days), default=0) or 1
     slot = width / max(len(days), 1)
-    plot = height - 20
+    plot = height - 24
+    last = len(days) - 1
     bars = []
     for index, day in enumerate(days):
         bar_height = round(plot * day.orders / top, 1)
+        label_x, anchor = index * slot + slot / 2, "middle"
+        if label_x + CHART_LABEL_HALF_WIDTH > width:
+            label_x, anchor = width, "end"
+        elif label_x - CHART_LABEL_HALF_WIDTH < 0:
+            label_x, anchor = 0, "start"
         bars.append(
             {
                 "x": round(index * slot + 1, 1),
@@ -180,8 +213,9 @@ def order_chart(days, *, width: int = 600, height: int = 140) -> dict:
                 "day": day.day,
                 "orders": day.orders,
                 "revenue": day.revenue,
-                "label": index % 7 == 0 or index == len(days) - 1,
-                "label_x": round(index * slot + slot / 2, 1),
+                "label": (last - index) % CHART_LABEL_EVERY == 0,
+                "label_x": round(label_x, 1),
+                "label_anchor": anchor,
             }
         )
     return {"width": width, "height": height, "plot": plot, "bars": bars, "top": top}
@@ -303,6 +337,7 @@ class StoreScopedAdmin(admin.ModelAdmin):
 
 
 class ReadOnlyInline(admin.TabularInline):
+    template = "backoffice/readonly_tabular.html"
     extra = 0
     can_delete = False
     show_change_link = False
@@ -483,7 +518,12 @@ class ProductAdmin(StoreScopedAdmin):
                 return None
             self.message_user(
                 request,
-                gettext("Stock changed for %(count)d product(s).") % {"count": changed},
+                ngettext(
+                    "Stock changed for %(count)d product.",
+                    "Stock changed for %(count)d products.",
+                    changed,
+                )
+                % {"count": changed},
                 messages.SUCCESS,
             )
             return None
@@ -572,11 +612,26 @@ class ShipmentInline(ReadOnlyInline):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
-    fields = ["created_at", "from_status", "to_status", "actor", "note"]
+    fields = ["created_at", "change", "by", "note"]
     readonly_fields = fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description=_("change"))
+    def change(self, event):
+        """Reads "Created → Pending", "Pending → Processing"."""
+        label = dict(Order.Status.choices)
+        to = label.get(event.to_status, event.to_status)
+        if not event.from_status:
+            return gettext("Created → %(status)s") % {"status": to}
+        return f"{label.get(event.from_status, event.from_status)} → {to}"
+
+    @admin.display(description=_("by"))
+    def by(self, event):
+        if event.actor is None:
+            return gettext("System")
+        return event.actor.get_full_name() or event.actor.get_username()
 
 
 class ShipLinesForm(forms.Form):
@@ -658,9 +713,29 @@ class OrderAdmin(StoreScopedAdmin):
     fieldsets = [
         (None, {"fields": ["number", "status", "channel", "placed_at", "paid_at"]}),
         (_("Customer"), {"fields": ["email", "customer", "locale"]}),
-        (_("Addresses"), {"fields": ["shipping_address", "billing_address"]}),
+        (_("Addresses"), {"fields": [("shipping_address_block", "billing_address_block")]}),
         (_("Totals"), {"fields": ["subtotal", "shipping_total", "vat_total", "total"]}),
     ]
+    readonly_fields = ["shipping_address_block", "billing_address_block"]
+
+    def _address_block(self, address) -> str:
+        lines = address_lines(address or {})
+        if address and address.get("phone"):
+            lines.append(address["phone"])
+        if not lines:
+            return "-"
+        return format_html(
+            '<address class="bo-address">{}</address>',
+            format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)),  # noqa: S308
+        )
+
+    @admin.display(description=_("shipping address"))
+    def shipping_address_block(self, order):
+        return self._address_block(order.shipping_address)
+
+    @admin.display(description=_("billing address"))
+    def billing_address_block(self, order):
+        return self._address_block(order.billing_address)
 
     def get_urls(self):
         view = self.admin_site.admin_view
@@ -771,7 +846,12 @@ class OrderAdmin(StoreScopedAdmin):
         else:
             self.message_user(
                 request,
-                gettext("%(count)d call(s) to Letzshop queued.") % {"count": len(tasks)},
+                ngettext(
+                    "%(count)d call to Letzshop queued.",
+                    "%(count)d calls to Letzshop queued.",
+                    len(tasks),
+                )
+                % {"count": len(tasks)},
                 messages.SUCCESS if tasks else messages.INFO,
             )
         return HttpResponseRedirect(self._change_url(order))
@@ -802,7 +882,7 @@ class OrderAdmin(StoreScopedAdmin):
         extra = {
             "can_fulfil": self.has_fulfil_permission(request, order),
             "can_ship": order.status in services.SHIPPABLE_STATUSES,
-            "next_statuses": services.ORDER_TRANSITIONS[order.status],
+            "next_statuses": self._offered_statuses(order),
             **(extra_context or {}),
         }
         if order.channel == Order.Channel.LETZSHOP:
@@ -815,6 +895,15 @@ class OrderAdmin(StoreScopedAdmin):
             )
         return super().change_view(request, object_id, form_url, extra)
 
+    def _offered_statuses(self, order) -> list[str]:
+        """The transitions the order page offers as buttons. A Letzshop order is not
+        accepted or cancelled wholesale: its units are confirmed or declined instead."""
+        statuses = list(services.ORDER_TRANSITIONS[order.status])
+        if order.channel == Order.Channel.LETZSHOP:
+            refused = {Order.Status.PROCESSING, Order.Status.CANCELLED}
+            statuses = [status for status in statuses if status not in refused]
+        return statuses
+
     def _run_on_each(self, request, queryset, move):
         done = refused = 0
         for order in queryset.order_by("pk"):
@@ -825,7 +914,10 @@ class OrderAdmin(StoreScopedAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
         if done:
             self.message_user(
-                request, gettext("%(count)d order(s) changed.") % {"count": done}, messages.SUCCESS
+                request,
+                ngettext("%(count)d order changed.", "%(count)d orders changed.", done)
+                % {"count": done},
+                messages.SUCCESS,
             )
         elif not refused:
             self.message_user(request, gettext("Nothing to change."), messages.INFO)
@@ -1100,8 +1192,17 @@ class ImportJobForm(FeedUploadForm):
     def __init__(self, *args, stores, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["store"].queryset = stores
-        if len(stores) == 1:
-            self.fields["store"].initial = stores[0].code
+        stores = list(stores)
+        # One store: nothing to choose, so nothing to fill in (or to forget). A store
+        # posted anyway must still be that one.
+        self.only_store = stores[0] if len(stores) == 1 else None
+        if self.only_store is not None:
+            self.fields["store"].required = False
+            self.fields["store"].widget = forms.HiddenInput()
+            self.fields["store"].initial = self.only_store.code
+
+    def clean_store(self):
+        return self.cleaned_data["store"] or self.only_store
 
 
 @admin.register(ImportJob, site=site)
@@ -1173,6 +1274,7 @@ class ImportJobAdmin(StoreScopedAdmin):
             "title": gettext("Import products"),
             "opts": self.opts,
             "form": form,
+            "only_store": form.only_store,
         }
         status = 400 if form.is_bound and form.errors else 200
         return TemplateResponse(request, "backoffice/import_add.html", context, status=status)
@@ -1357,10 +1459,14 @@ class LetzshopAccountAdmin(StoreScopedAdmin):
         elif result.error:
             self.message_user(request, result.error, messages.ERROR)
         else:
+            count = {"seen": result.seen, "created": result.created}
+            seen = ngettext("%(seen)d shipment read", "%(seen)d shipments read", result.seen)
+            created = ngettext(
+                "%(created)d order created", "%(created)d orders created", result.created
+            )
             self.message_user(
                 request,
-                gettext("%(seen)d shipment(s) read, %(created)d order(s) created.")
-                % {"seen": result.seen, "created": result.created},
+                f"{seen % count}, {created % count}.",
                 messages.SUCCESS,
             )
         return self._done(account)
@@ -1474,4 +1580,8 @@ class OrderExceptionAdmin(StoreScopedAdmin):
             letzshop_services.ignore_exception(exception, actor=request.user)
             for exception in queryset
         )
-        self.message_user(request, gettext("%(count)d exception(s) ignored.") % {"count": count})
+        self.message_user(
+            request,
+            ngettext("%(count)d exception ignored.", "%(count)d exceptions ignored.", count)
+            % {"count": count},
+        )

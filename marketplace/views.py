@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -71,14 +73,36 @@ def _session_cart_or_new(request: HttpRequest) -> Cart:
 # --- catalogue --------------------------------------------------------------------------
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    products = list(
-        selectors.search_products(selectors.ProductFilters(sort="newest"), language=_language())[:8]
+NEW_ARRIVALS_SHOWN = 8
+
+
+def _new_arrivals(language: str) -> list[Product]:
+    """The newest products mixed across stores: every store's newest, then every store's
+    second newest, and so on (one import must not fill the shelf). One query, plus the
+    translations' prefetch."""
+    newest = selectors.search_products(selectors.ProductFilters(sort="newest"), language=language)
+    ranked = newest.annotate(
+        store_rank=Window(
+            RowNumber(),
+            partition_by=F("store_id"),
+            order_by=[F("created_at").desc(), F("id").desc()],
+        )
     )
+    return list(
+        ranked.filter(store_rank__lte=NEW_ARRIVALS_SHOWN).order_by(
+            "store_rank", "-created_at", "-id"
+        )[:NEW_ARRIVALS_SHOWN]
+    )
+
+
+def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "storefront/home.html",
-        {"products": products, "stores": list(selectors.active_stores()[:12])},
+        {
+            "products": _new_arrivals(_language()),
+            "stores": list(selectors.active_stores()[:12]),
+        },
     )
 
 
@@ -205,7 +229,7 @@ def cart_remove(request: HttpRequest, public_id) -> HttpResponse:
 def checkout(request: HttpRequest) -> HttpResponse:
     cart = _session_cart(request)
     if cart is None or not cart.items.all():
-        messages.info(request, _("Your cart is empty."))
+        # The cart page says it is empty: no message on top of it.
         return redirect("marketplace:cart")
     groups, total = selectors.cart_groups(cart)
     if request.method == "POST":
@@ -249,10 +273,11 @@ def checkout_done(request: HttpRequest, public_id) -> HttpResponse:
         raise Http404(_("No such checkout."))
     orders = selectors.checkout_orders(done)
     total = sum((order.total for order in orders), 0)
+    paid = bool(orders) and all(order.paid_at is not None for order in orders)
     return render(
         request,
         "storefront/checkout_done.html",
-        {"checkout": done, "orders": orders, "total": total},
+        {"checkout": done, "orders": orders, "total": total, "paid": paid},
     )
 
 

@@ -584,6 +584,8 @@ def _order_context(order: Order, language: str) -> dict[str, Any]:
             if line
         ],
         "store_vat_number": order.store.vat_number,
+        "backoffice_url": settings.SITE_URL.rstrip("/")
+        + reverse("backoffice:marketplace_order_change", args=[order.pk]),
     }
 
 

@@ -1,11 +1,15 @@
-"""Storefront template helpers: sanitised product HTML, money, product texts, stock badges."""
+"""Storefront template helpers: sanitised product HTML, money, dates, product texts, stock
+badges."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 
 import nh3
 from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
 from django.utils.formats import number_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
@@ -50,6 +54,21 @@ def money(value: Decimal | None, currency: str = "EUR") -> str:
 
 def _language() -> str:
     return (get_language() or "en").split("-")[0]
+
+
+# Day, month name, year: never 12/03/2026, which reads as two different days.
+LONG_DATE_FORMATS = {"de": "j. F Y"}
+LONG_DATE_FORMAT = "j F Y"
+
+
+@register.filter
+def long_date(value: date | datetime | None) -> str:
+    """3 December 2026, 3 décembre 2026, 3. Dezember 2026 (local date of a datetime)."""
+    if not value:
+        return ""
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return format_date(value, LONG_DATE_FORMATS.get(_language(), LONG_DATE_FORMAT))
 
 
 @register.filter

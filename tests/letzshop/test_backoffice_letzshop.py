@@ -176,7 +176,7 @@ def test_test_connection_sync_now_and_historical_import(
     assert account.status == LetzshopAccount.Status.OK
 
     response = client.post(bo("letzshop_sync_now", account.pk), follow=True)
-    assert "3 shipment(s) read, 3 order(s) created." in response.content.decode()
+    assert "3 shipments read, 3 orders created." in response.content.decode()
     assert Order.objects.filter(store=catalogue_store, channel="letzshop").count() == 3
     page = response.content.decode()
     assert 'id="sync-logs"' in page and "<td>shipments</td>" in page
@@ -263,7 +263,7 @@ def test_staff_confirms_exactly_the_chosen_unit(
             bo("marketplace_order_letzshop_units", order.pk), {"unit:U-2": "confirm"}, follow=True
         )
 
-    assert "1 call(s) to Letzshop queued." in response.content.decode()
+    assert "1 call to Letzshop queued." in response.content.decode()
     task = FulfilmentTask.objects.get()
     assert (task.order_id, task.kind, task.payload, task.created_by) == (
         order.pk,

@@ -382,7 +382,7 @@ def test_cancel_action_on_changelist(client, manager, store, make_product):
         follow=True,
     )
     page = response.content.decode()
-    assert "1 order(s) changed." in page
+    assert "1 order changed." in page
     assert "is shipped and cannot become cancelled" in page
     assert list(Order.objects.order_by("pk").values_list("status", flat=True)) == [
         "cancelled",

@@ -1,11 +1,14 @@
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
+from django.utils import timezone, translation
 
-from marketplace.models import Store
+from marketplace.models import Order, Store
 from marketplace.services import add_to_cart, open_cart, place_orders
+from marketplace.templatetags.storefront import long_date
 
 LIST = reverse("marketplace:product_list")
 
@@ -77,10 +80,11 @@ def test_home_shows_new_arrivals_and_stores(client, catalogue):
     response = client.get(reverse("marketplace:home"))
 
     assert response.status_code == 200
+    # Newest first, taking turns between the stores.
     assert [p.sku for p in response.context["products"]] == [
         "VASE-2",
-        "BOOK-1",
         "LAMP-7",
+        "BOOK-1",
         "MUG-1",
         "BR-1",
     ]
@@ -417,3 +421,123 @@ def test_typing_a_guests_email_at_checkout_does_not_reveal_their_orders(
     assert victims.number not in listed
     assert len(listed) == 1
     assert detail.status_code == 404
+
+
+# --- what a new shopper noticed ---------------------------------------------------------
+
+DEAD_IMAGE = "https://images.example.lu/gone.jpg"
+FALLBACK_IMG = (
+    f'<img class="media-img" src="{DEAD_IMAGE}" alt="" loading="lazy" onerror="this.hidden=true">'
+)
+
+
+def test_a_dead_product_image_falls_back_to_the_placeholder_everywhere(client, store, make_product):
+    product = make_product(store, "MUG", title="Blue mug", image_url=DEAD_IMAGE)
+    detail = reverse("marketplace:product_detail", args=[product.public_id])
+
+    card_page = client.get(LIST).content.decode()
+    product_page = client.get(detail).content.decode()
+    client.post(reverse("marketplace:cart_add", args=[product.public_id]), {"quantity": "1"})
+    cart_page = client.get(reverse("marketplace:cart")).content.decode()
+
+    assert FALLBACK_IMG in card_page and FALLBACK_IMG in cart_page
+    assert (
+        f'<img class="media-img" src="{DEAD_IMAGE}" alt="Blue mug" onerror="this.hidden=true">'
+        in product_page
+    )
+    # The placeholder is always there, under the image: a hidden image uncovers it.
+    for page in (card_page, cart_page):
+        assert page.count('<span class="placeholder" aria-hidden="true">') == 1
+    assert '<span class="placeholder placeholder-lg" aria-hidden="true">' in product_page
+
+
+def test_product_without_image_shows_only_the_placeholder(client, store, make_product):
+    make_product(store, "MUG", image_url="")
+
+    page = client.get(LIST).content.decode()
+
+    assert '<span class="placeholder" aria-hidden="true">' in page
+    assert "<img" not in page
+
+
+def _checkout_two_stores(client, store, other_store, make_product):
+    for product in (make_product(store, "A", price="5.00"), make_product(other_store, "B")):
+        client.post(reverse("marketplace:cart_add", args=[product.public_id]), {"quantity": "1"})
+    data = {
+        "email": "guest@example.lu",
+        "name": "Anna Muller",
+        "street": "1 Rue du Marché",
+        "postal_code": "L-1234",
+        "city": "Luxembourg",
+        "country": "LU",
+        "billing_same": "on",
+    }
+    return client.post(reverse("marketplace:checkout"), data, follow=True)
+
+
+def test_confirmation_of_unpaid_orders_says_total_to_pay_not_total_paid(
+    client, store, other_store, make_product
+):
+    page = _checkout_two_stores(client, store, other_store, make_product).content.decode()
+
+    assert '<p class="grand-total">Total to pay: <strong>15.00 €</strong></p>' in page
+    assert "Total paid" not in page
+
+
+def test_confirmation_of_paid_orders_says_total_paid(client, store, other_store, make_product):
+    response = _checkout_two_stores(client, store, other_store, make_product)
+    Order.objects.update(paid_at=timezone.now())
+
+    page = client.get(response.redirect_chain[-1][0]).content.decode()
+
+    assert '<p class="grand-total">Total paid: <strong>15.00 €</strong></p>' in page
+    assert "Total to pay" not in page
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "3 December 2026"), ("fr", "3 décembre 2026"), ("de", "3. Dezember 2026")],
+)
+def test_dates_name_the_month_in_every_language(language, expected):
+    # 23:30 UTC is already the 4th in Luxembourg: the local date is the one shown.
+    with translation.override(language):
+        assert long_date(datetime(2026, 12, 3, 12, 0, tzinfo=UTC)) == expected
+        assert long_date(datetime(2026, 12, 3, 23, 30, tzinfo=UTC)) == expected.replace("3", "4", 1)
+
+
+def test_my_orders_shows_the_order_date_with_the_month_name(client, shopper, store, make_product):
+    order = _order_for(shopper.email, make_product(store, "MUG"), user=shopper)
+    Order.objects.filter(pk=order.pk).update(placed_at=datetime(2026, 12, 3, 9, 0, tzinfo=UTC))
+    client.force_login(shopper)
+
+    listing = client.get(reverse("marketplace:my_orders")).content.decode()
+    detail = client.get(reverse("marketplace:order_detail", args=[order.public_id]))
+
+    assert "<td>3 December 2026</td>" in listing
+    assert "12/03/2026" not in listing
+    assert "Lux Shop · 3 December 2026" in detail.content.decode()
+
+
+def test_checkout_with_an_empty_cart_says_so_once(client, db):
+    response = client.get(reverse("marketplace:checkout"), follow=True)
+
+    assert response.redirect_chain == [(reverse("marketplace:cart"), 302)]
+    assert response.content.decode().count("Your cart is empty.") == 1
+
+
+def test_new_arrivals_take_turns_between_stores_in_a_fixed_number_of_queries(
+    client, store, other_store, make_store, make_product, django_assert_num_queries
+):
+    third = make_store("third-shop", name="Third Shop", order_prefix="THI")
+    make_product(third, "OLD-3")
+    make_product(other_store, "OLD-2")
+    for n in range(12):  # one big import, the newest of all
+        make_product(store, f"NEW-{n:02d}")
+
+    # products (one window query), their translations, the stores strip
+    with django_assert_num_queries(3):
+        response = client.get(reverse("marketplace:home"))
+
+    shown = [p.sku for p in response.context["products"]]
+    assert shown[:3] == ["NEW-11", "OLD-2", "OLD-3"]
+    assert shown[3:] == ["NEW-10", "NEW-09", "NEW-08", "NEW-07", "NEW-06"]
