@@ -10,6 +10,7 @@ Every changelist loads a fixed number of queries whatever its length.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
@@ -119,8 +120,13 @@ class ProductTranslationInline(admin.StackedInline):
         return 0 if obj else 1
 
 
+# Feed links typed without a scheme are https (Django 6's default; said now, not warned).
+URL_FIELDS_ASSUME_HTTPS = {models.URLField: {"assume_scheme": "https"}}
+
+
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     list_display = [
         "sku",
         "title",
@@ -424,6 +430,7 @@ class ShipmentLineInline(ReadOnlyInline):
 class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Parcels as `ship_order_lines` wrote them; read-only like orders."""
 
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     list_display = ["created_at", "order", "store", "carrier", "tracking_number", "created_by"]
     list_filter = ["carrier", "order__store"]
     list_select_related = ["order__store", "created_by"]

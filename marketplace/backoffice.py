@@ -52,6 +52,7 @@ from imports.views import (
     start_import,
 )
 from marketplace import selectors, services
+from marketplace.admin import URL_FIELDS_ASSUME_HTTPS
 from marketplace.models import (
     LANGUAGE_CODES,
     Customer,
@@ -398,6 +399,7 @@ class ProductTranslationInline(admin.StackedInline):
 
 @admin.register(Product, site=site)
 class ProductAdmin(StoreScopedAdmin):
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
     add_roles = MANAGERS
     change_roles = MANAGERS
     list_display = ["sku", "title", "brand", "price", "on_hand", "reserved", "available"]
