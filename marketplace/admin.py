@@ -124,43 +124,12 @@ class ProductTranslationInline(admin.StackedInline):
 URL_FIELDS_ASSUME_HTTPS = {models.URLField: {"assume_scheme": "https"}}
 
 
-@admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdminMixin:
+    """What the platform admin and the store back office share for products: the form
+    saves through `upsert_product` (search text, stock row, translations stay consistent),
+    (store, sku) is fixed once created, and the stock columns read the joined row."""
+
     formfield_overrides = URL_FIELDS_ASSUME_HTTPS
-    list_display = [
-        "sku",
-        "title",
-        "store",
-        "brand",
-        "price",
-        "sale_price",
-        "on_hand",
-        "reserved",
-        "is_active",
-    ]
-    list_filter = ["store", "availability", "is_active"]
-    list_select_related = ["store", "stock"]
-    search_fields = ["sku", "gtin", "brand", "translations__title"]
-    inlines = [ProductTranslationInline]
-    fields = [
-        "store",
-        "sku",
-        ("gtin", "gtin_type"),
-        ("brand", "mpn"),
-        ("price", "sale_price", "vat_rate"),
-        ("condition", "availability", "is_active"),
-        ("group_id", "product_type"),
-        "google_product_category",
-        "link",
-        "image_url",
-        "additional_image_urls",
-        "attributes",
-        "stock_summary",
-        "stock_movements",
-        "public_id",
-        ("created_at", "updated_at"),
-    ]
-    readonly_fields = ["stock_summary", "stock_movements", "public_id", "created_at", "updated_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("translations")
@@ -205,6 +174,8 @@ class ProductAdmin(admin.ModelAdmin):
         return translation.title if translation else ""
 
     def _stock(self, product: Product) -> Stock | None:
+        if not product.pk:
+            return None
         try:
             return product.stock
         except Stock.DoesNotExist:
@@ -220,9 +191,52 @@ class ProductAdmin(admin.ModelAdmin):
         stock = self._stock(product)
         return stock.reserved if stock else None
 
+    @admin.display(description=_("available"))
+    def available(self, product: Product) -> int | None:
+        stock = self._stock(product)
+        return stock.available if stock else None
+
+
+@admin.register(Product)
+class ProductAdmin(ProductAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "sku",
+        "title",
+        "store",
+        "brand",
+        "price",
+        "sale_price",
+        "on_hand",
+        "reserved",
+        "is_active",
+    ]
+    list_filter = ["store", "availability", "is_active"]
+    list_select_related = ["store", "stock"]
+    search_fields = ["sku", "gtin", "brand", "translations__title"]
+    inlines = [ProductTranslationInline]
+    fields = [
+        "store",
+        "sku",
+        ("gtin", "gtin_type"),
+        ("brand", "mpn"),
+        ("price", "sale_price", "vat_rate"),
+        ("condition", "availability", "is_active"),
+        ("group_id", "product_type"),
+        "google_product_category",
+        "link",
+        "image_url",
+        "additional_image_urls",
+        "attributes",
+        "stock_summary",
+        "stock_movements",
+        "public_id",
+        ("created_at", "updated_at"),
+    ]
+    readonly_fields = ["stock_summary", "stock_movements", "public_id", "created_at", "updated_at"]
+
     @admin.display(description=_("stock"))
     def stock_summary(self, product: Product) -> str:
-        stock = self._stock(product) if product.pk else None
+        stock = self._stock(product)
         if stock is None:
             return "-"
         return _("%(on_hand)s on hand, %(reserved)s reserved, %(available)s available") % {

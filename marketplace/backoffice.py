@@ -51,8 +51,9 @@ from imports.views import (
     rejected_lines_response,
     start_import,
 )
+from marketplace import admin as platform_admin
 from marketplace import selectors, services
-from marketplace.admin import URL_FIELDS_ASSUME_HTTPS
+from marketplace.admin import ProductAdminMixin
 from marketplace.models import (
     LANGUAGE_CODES,
     Customer,
@@ -337,22 +338,12 @@ class StoreScopedAdmin(admin.ModelAdmin):
         return self._allowed(request, ALL_ROLES, obj)
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(platform_admin.ReadOnlyInline):
     template = "backoffice/readonly_tabular.html"
-    extra = 0
     can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
+        # Shown inside pages the team may already see: no model permission of its own.
         return True
 
 
@@ -398,8 +389,7 @@ class ProductTranslationInline(admin.StackedInline):
 
 
 @admin.register(Product, site=site)
-class ProductAdmin(StoreScopedAdmin):
-    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
+class ProductAdmin(ProductAdminMixin, StoreScopedAdmin):
     add_roles = MANAGERS
     change_roles = MANAGERS
     list_display = ["sku", "title", "brand", "price", "on_hand", "reserved", "available"]
@@ -422,64 +412,6 @@ class ProductAdmin(StoreScopedAdmin):
         "stock_summary",
     ]
     readonly_fields = ["stock_summary"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("translations")
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        return ["store", "sku", *fields] if obj else fields
-
-    def save_model(self, request, obj, form, change):
-        # Written in save_related by upsert_product, once the translations are valid.
-        pass
-
-    def save_related(self, request, form, formsets, change):
-        translations = {}
-        for formset in formsets:
-            for translation_form in formset.forms:
-                data = translation_form.cleaned_data
-                if data and data.get("language"):
-                    translations[data["language"]] = {
-                        "title": data.get("title", ""),
-                        "description": data.get("description", ""),
-                    }
-            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
-        fields = {
-            name: form.cleaned_data[name]
-            for name in services.PRODUCT_FIELDS
-            if name in form.cleaned_data
-        }
-        product = form.instance
-        result = services.upsert_product(
-            product.store, product.sku, translations=translations, actor=request.user, **fields
-        )
-        product.pk = result.product.pk
-        product.public_id = result.product.public_id
-        product._state.adding = False
-
-    @admin.display(description=_("title"))
-    def title(self, product: Product) -> str:
-        text = product.translation("en")
-        return text.title if text else ""
-
-    def _stock(self, product):
-        return getattr(product, "stock", None) if product.pk else None
-
-    @admin.display(description=_("on hand"), ordering="stock__on_hand")
-    def on_hand(self, product):
-        stock = self._stock(product)
-        return stock.on_hand if stock else None
-
-    @admin.display(description=_("reserved"), ordering="stock__reserved")
-    def reserved(self, product):
-        stock = self._stock(product)
-        return stock.reserved if stock else None
-
-    @admin.display(description=_("available"))
-    def available(self, product):
-        stock = self._stock(product)
-        return stock.available if stock else None
 
     @admin.display(description=_("stock"))
     def stock_summary(self, product):
@@ -546,21 +478,10 @@ class ProductAdmin(StoreScopedAdmin):
 @admin.register(StockMovement, site=site)
 class StockMovementAdmin(StoreScopedAdmin):
     store_path = "product__store"
-    list_display = [
-        "created_at",
-        "product",
-        "kind",
-        "on_hand_delta",
-        "reserved_delta",
-        "on_hand_after",
-        "reserved_after",
-        "order",
-        "actor",
-        "note",
-    ]
+    list_display = platform_admin.StockMovementAdmin.list_display
     list_filter = ["kind"]
-    list_select_related = ["product__store", "order", "actor"]
-    search_fields = ["product__sku", "order__number", "note"]
+    list_select_related = platform_admin.StockMovementAdmin.list_select_related
+    search_fields = platform_admin.StockMovementAdmin.search_fields
     date_hierarchy = "created_at"
 
 

@@ -273,7 +273,9 @@ def s3_storage(bucket: str, **options) -> dict:
 # bucket; on disk a folder outside MEDIA_ROOT that no URL maps to.
 if AWS_STORAGE_BUCKET_NAME:
     _default_storage = s3_storage(AWS_STORAGE_BUCKET_NAME)
-    _private_storage = s3_storage(AWS_STORAGE_BUCKET_NAME, location="private", default_acl="private")
+    _private_storage = s3_storage(
+        AWS_STORAGE_BUCKET_NAME, location="private", default_acl="private"
+    )
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     _private_storage = {
