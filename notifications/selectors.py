@@ -109,6 +109,12 @@ def email_layout() -> str:
     return LAYOUT_FILE.read_text(encoding="utf-8") if LAYOUT_FILE.is_file() else "{{ content }}"
 
 
+def email_partial(name: str) -> str:
+    """A shared piece of email markup, templates/emails/<name>, without the file's final
+    newline (the tag that prints it stands on a line of its own)."""
+    return (EMAILS_DIR / name).read_text(encoding="utf-8").removesuffix("\n")
+
+
 def sample_context(code: str) -> dict[str, Any]:
     """Example data for previews and test sends: templates/emails/<code>/sample.json."""
     path = EMAILS_DIR / code / "sample.json"

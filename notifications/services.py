@@ -34,7 +34,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import F
 from django.template import Context, Engine, Library, TemplateSyntaxError
-from django.template.base import Template
+from django.template.base import Node, Template
 from django.urls import reverse
 from django.utils import formats, timezone, translation
 from django.utils.safestring import mark_safe
@@ -84,11 +84,106 @@ class ResendRefused(Exception):
 _BLOCKED_TAGS = {"load", "include", "extends", "block", "debug", "csrf_token"}
 
 
+# The words of `{% order_summary %}`, the one place they are kept for every order email.
+# Everything else it prints comes from the email's context.
+ORDER_SUMMARY_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "order": "Order",
+        "of": "of",
+        "product": "Product",
+        "quantity": "Qty",
+        "price": "Price",
+        "each": "each",
+        "vat": "VAT",
+        "amount": "Amount",
+        "subtotal": "Subtotal",
+        "shipping": "Shipping",
+        "total": "Total",
+        "incl_vat": "incl. VAT",
+        "reverse_charge": "Reverse charge: VAT to be accounted for by the recipient "
+        "(Art. 196 of Directive 2006/112/EC).",
+        "delivery_address": "Delivery address",
+        "billing_address": "Billing address",
+        "colon": ":",
+    },
+    "fr": {
+        "order": "Commande",
+        "of": "du",
+        "product": "Article",
+        "quantity": "Qté",
+        "price": "Prix",
+        "each": "l’unité",
+        "vat": "TVA",
+        "amount": "Montant",
+        "subtotal": "Sous-total",
+        "shipping": "Livraison",
+        "total": "Total",
+        "incl_vat": "dont TVA",
+        "reverse_charge": "Autoliquidation : TVA due par le preneur "
+        "(art. 196 de la directive 2006/112/CE).",
+        "delivery_address": "Adresse de livraison",
+        "billing_address": "Adresse de facturation",
+        "colon": "\u00a0:",
+    },
+    "de": {
+        "order": "Bestellung",
+        "of": "vom",
+        "product": "Artikel",
+        "quantity": "Menge",
+        "price": "Preis",
+        "each": "pro Stück",
+        "vat": "MwSt.",
+        "amount": "Betrag",
+        "subtotal": "Zwischensumme",
+        "shipping": "Versand",
+        "total": "Gesamt",
+        "incl_vat": "inkl. MwSt.",
+        "reverse_charge": "Steuerschuldnerschaft des Leistungsempfängers "
+        "(Reverse Charge, Art. 196 der Richtlinie 2006/112/EG).",
+        "delivery_address": "Lieferadresse",
+        "billing_address": "Rechnungsadresse",
+        "colon": ":",
+    },
+}
+_SUMMARY_FORMATS = {"html": "_order_summary.html", "text": "_order_summary.txt"}
+
+
+class OrderSummaryNode(Node):
+    def __init__(self, fmt: str | None) -> None:
+        self.fmt = fmt
+
+    def render(self, context: Context) -> str:
+        fmt = self.fmt or ("html" if context.autoescape else "text")
+        # `language` is set by render_source; the active translation is the fallback.
+        language = context.get("language")
+        if not isinstance(language, str) or language not in ORDER_SUMMARY_LABELS:
+            language = (translation.get_language() or "en")[:2]
+        labels = ORDER_SUMMARY_LABELS.get(language, ORDER_SUMMARY_LABELS["en"])
+        source = selectors.email_partial(_SUMMARY_FORMATS[fmt])
+        # A context of its own: the HTML form escapes every value even inside a text body,
+        # and the partial's loops cannot disturb the email's.
+        data = {**context.flatten(), "labels": labels}
+        return _compile(source, fmt == "html").render(Context(data, autoescape=fmt == "html"))
+
+
+def order_summary(parser, token) -> OrderSummaryNode:
+    """`{% order_summary %}`: the order heading, lines, totals with VAT, the reverse-charge
+    note and the delivery and billing addresses, from the order variables of the context
+    (`_order_context`), labelled in the email's language. `{% order_summary "html" %}` or
+    `"text"` picks the form; without it, the body's (HTML when autoescaping)."""
+    bits = token.split_contents()
+    choices = [f'"{fmt}"' for fmt in _SUMMARY_FORMATS]
+    if len(bits) > 2 or (len(bits) == 2 and bits[1] not in choices):
+        raise TemplateSyntaxError(f"{bits[0]} takes one optional argument: {' or '.join(choices)}")
+    return OrderSummaryNode(bits[1].strip('"') if len(bits) == 2 else None)
+
+
 def _sandbox_library() -> Library:
     from django.template import defaultfilters, defaulttags
 
     library = Library()
     library.tags = {k: v for k, v in defaulttags.register.tags.items() if k not in _BLOCKED_TAGS}
+    library.tags["order_summary"] = order_summary
     library.filters = dict(defaultfilters.register.filters)
     return library
 
