@@ -13,7 +13,6 @@ step; run it with two --rows values to see memory stay flat in the file size.
 from __future__ import annotations
 
 import argparse
-import base64
 import os
 import resource
 import sys
@@ -22,20 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wizamart.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")
-# A throwaway Fernet key: the bench never encrypts anything.
-os.environ.setdefault("WIZAMART_ENCRYPTION_KEYS", base64.urlsafe_b64encode(os.urandom(32)).decode())
 if not os.environ.get("DATABASE_URL"):
     sys.exit("Set DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/wz_bench).")
 MEDIA = tempfile.mkdtemp(prefix="wz-bench-media-")
 os.environ["MEDIA_ROOT"] = MEDIA
 
-import django  # noqa: E402
-
-django.setup()
-
+import _django  # noqa: E402, F401 - sets up Django
 from django.core.files import File  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402

@@ -16,24 +16,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wizamart.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")
-os.environ.setdefault(
-    "WIZAMART_ENCRYPTION_KEYS", "YmVuY2gtb25seS1ub3QtYS1zZWNyZXQtMzJieXRlcyE="
-)  # bench-only
-
-import django  # noqa: E402
-
-django.setup()
-
 from decimal import Decimal  # noqa: E402
 
+import _django  # noqa: E402, F401 - sets up Django
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 

@@ -15,22 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import queue
 import socket
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "wizamart.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-not-a-secret")
-
-import django  # noqa: E402
-
-django.setup()
-
+import _django  # noqa: E402, F401 - sets up Django
 from aiosmtpd.controller import Controller  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
