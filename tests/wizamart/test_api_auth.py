@@ -52,3 +52,12 @@ def test_api_docs_are_served_without_a_cdn(client, db):
 
     assert "cdn.jsdelivr.net" not in page
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
+
+
+def test_json_nested_too_deeply_is_a_400_not_a_500(db):
+    body = "[" * 100_000 + "]" * 100_000
+
+    response = _api().post("/api/v1/token/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - nested too deeply."}

@@ -28,3 +28,12 @@ def test_nul_in_an_admin_list_filter_is_a_400(client, platform_admin):
 
 def test_ordinary_query_strings_pass(client, store):
     assert client.get("/products/?brand=Acme&q=caf%C3%A9").status_code == 200
+
+
+def test_nul_in_the_session_cookie_is_a_400_not_a_500(client, store):
+    client.cookies["sessionid"] = "abcdefgh\x00ijk"
+
+    response = client.get("/products/")
+
+    assert response.status_code == 400
+    assert response.content == b"Bad request: a cookie contains a NUL character."
