@@ -81,7 +81,10 @@ class ResendRefused(Exception):
 
 # Tags that reach outside the template (other templates, libraries, the process) are
 # not available: templates are edited in the admin and rendered over JSON data only.
-_BLOCKED_TAGS = {"load", "include", "extends", "block", "debug", "csrf_token"}
+# `lorem` writes any amount of text: a one-line template could make megabytes.
+_BLOCKED_TAGS = {"load", "include", "extends", "block", "debug", "csrf_token", "lorem"}
+# An email body larger than this is a template mistake (or abuse), never sent.
+MAX_RENDERED_CHARS = 1_000_000
 
 
 # The words of `{% order_summary %}`, the one place they are kept for every order email.
@@ -215,11 +218,17 @@ def check_template_syntax(source: str, *, html: bool = False) -> None:
 
 def _render(source: str, context: dict[str, Any], *, html: bool) -> str:
     try:
-        return _compile(source, html).render(Context(context, autoescape=html))
+        rendered = _compile(source, html).render(Context(context, autoescape=html))
     except EmailRenderError:
         raise
     except Exception as exc:  # a filter choking on data: the row cannot be rendered
         raise EmailRenderError(f"{type(exc).__name__}: {exc}") from exc
+    if len(rendered) > MAX_RENDERED_CHARS:
+        raise EmailRenderError(
+            f"The rendered email has {len(rendered):,} characters, more than the "
+            f"{MAX_RENDERED_CHARS:,} allowed: check the template's loops."
+        )
+    return rendered
 
 
 @dataclass(frozen=True)

@@ -131,12 +131,27 @@ def test_subject_newlines_cannot_inject_headers():
         '{% include "base.html" %}',
         '{% extends "base.html" %}',
         "{% debug %}",
+        "{% lorem 2000000 w %}",
         "{% if %}",
     ],
 )
 def test_templates_cannot_reach_outside_the_sandbox(source):
     with pytest.raises(services.EmailRenderError):
         services.check_template_syntax(source)
+
+
+@pytest.mark.django_db
+def test_a_template_rendering_megabytes_is_refused_not_sent():
+    source = services.selectors.TemplateSource(
+        language="en",
+        subject="Hi",
+        body_text="{% for a in s %}{% for b in s %}{% for c in s %}xxxx{% endfor %}{% endfor %}{% endfor %}",
+        body_html="",
+        origin="test",
+    )
+
+    with pytest.raises(services.EmailRenderError, match="more than the 1,000,000 allowed"):
+        services.render_source(source, store=None, context={"s": "y" * 70})
 
 
 @pytest.mark.django_db
