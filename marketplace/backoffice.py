@@ -1392,6 +1392,8 @@ class LetzshopAccountAdmin(StoreScopedAdmin):
                 f"{seen % count}, {created % count}.",
                 messages.SUCCESS,
             )
+        if result.rejected:
+            self.message_user(request, result.rejected_message, messages.WARNING)
         return self._done(account)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -257,3 +257,31 @@ class HistoricalImport(models.Model):
         if not self.shipments_total:
             return 0
         return min(99, self.shipments_seen * 100 // self.shipments_total)
+
+
+class RejectedShipment(models.Model):
+    """A Letzshop shipment the sync could not import because of its data: which field and
+    what was expected. Upserted on every sync that meets it again (it never blocks the
+    other shipments), deleted once the shipment imports."""
+
+    account = models.ForeignKey(
+        LetzshopAccount, on_delete=models.CASCADE, related_name="rejected_shipments"
+    )
+    external_id = models.CharField(max_length=100)
+    number = models.CharField(max_length=100, blank=True)
+    field = models.CharField(max_length=100, blank=True)  # e.g. "order.total"; "" unknown
+    reason = models.CharField(max_length=500)  # what was expected, and the value received
+    times_seen = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "external_id"], name="letzshop_rejected_account_shipment_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number or self.external_id}: {self.field} {self.reason}"

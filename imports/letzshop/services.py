@@ -8,13 +8,16 @@ locally and queued as FulfilmentTasks sent after commit.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -28,6 +31,7 @@ from imports.letzshop.models import (
     InventoryUnit,
     LetzshopAccount,
     OrderException,
+    RejectedShipment,
     SyncLog,
     decrypt_secret,
     encrypt_secret,
@@ -52,6 +56,8 @@ from marketplace.services import (
     transition_order,
 )
 
+logger = logging.getLogger(__name__)
+
 ADVISORY_LOCK_NAMESPACE = 0x4C5A  # "LZ": pg_try_advisory_lock(namespace, account id)
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
@@ -62,6 +68,29 @@ Unit = InventoryUnit.State
 
 class OpenExceptions(DomainError):
     """The order has unmatched products; staff must map or ignore them before confirming."""
+
+
+class ShipmentRejected(DomainError):
+    """A shipment's data cannot be imported: `field` names it, the message says what was
+    expected and what came."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A shipment the sync skipped, and why."""
+
+    shipment_id: str
+    number: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        name = f"{self.number} (id {self.shipment_id})" if self.number else self.shipment_id
+        return f"{name}: {self.field + ': ' if self.field else ''}{self.reason}"
 
 
 # --- accounts -------------------------------------------------------------------------
@@ -142,11 +171,13 @@ def client_for(account: LetzshopAccount, *, attempts: int | None = None) -> Letz
 
 
 def _record_account_outcome(
-    account: LetzshopAccount, error: Exception | None, *, synced: bool
+    account: LetzshopAccount, error: Exception | None, *, synced: bool, warning: str = ""
 ) -> None:
+    """`warning`: a problem that left the account usable (skipped shipments), kept in
+    last_error with status OK."""
     now = timezone.now()
     if error is None:
-        updates = {"status": LetzshopAccount.Status.OK, "last_error": ""}
+        updates = {"status": LetzshopAccount.Status.OK, "last_error": warning[:2000]}
         if synced:
             updates["last_synced_at"] = now
     else:
@@ -195,6 +226,15 @@ class SyncResult:
     skipped: bool = False  # another sync of this account was running
     error: str = ""
     order_ids: list[int] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def rejected_message(self) -> str:
+        if not self.rejected:
+            return ""
+        count = len(self.rejected)
+        head = f"Skipped {count} shipment{'s' if count > 1 else ''} that cannot be imported"
+        return f"{head}: " + "; ".join(str(r) for r in self.rejected) + "."
 
 
 @contextlib.contextmanager
@@ -228,6 +268,12 @@ def sync_account(
     (LETZSHOP_HTTP_ATTEMPTS); a lasting one stops the sync and is recorded on the account
     (status, last_error) and on `historical`; it is returned, never raised. Afterwards open
     exceptions whose GTIN now exists in the catalogue are resolved.
+
+    A shipment whose data cannot be imported is skipped, never stopping the others: it is
+    upserted as a RejectedShipment (field, reason, times seen), listed in
+    `result.rejected` and in the account's last_error (status stays OK), and met again by
+    the next sync. Any other unexpected error is logged, recorded on the account (status
+    error) and returned in `result.error`: this function raises nothing.
     """
     result = SyncResult()
     LetzshopAccount.objects.filter(pk=account.pk).update(last_attempt_at=timezone.now())
@@ -251,7 +297,10 @@ def sync_account(
                 for page in client.iter_shipment_pages(
                     state=state, vendor_id=account.vendor_id, first=page_size
                 ):
-                    created = import_shipments(account.store, page.nodes)
+                    imported = import_shipments(account.store, page.nodes)
+                    created = imported.created
+                    _record_rejections(account, imported.rejected)
+                    result.rejected.extend(imported.rejected)
                     result.pages += 1
                     result.seen += len(page.nodes)
                     result.created += len(created)
@@ -266,8 +315,38 @@ def sync_account(
         except LetzshopError as exc:
             error = exc
             result.error = str(exc)
-        _record_account_outcome(account, error, synced=error is None)
+        except Exception as exc:
+            # Staff and the periodic sync must see a recorded error, never a crash.
+            logger.exception("letzshop account %s: the sync stopped", account.pk)
+            result.error = f"The sync stopped on an unexpected error: {exc!r}"
+            error = Exception(result.error)
+        _record_account_outcome(
+            account, error, synced=error is None, warning=result.rejected_message
+        )
     return result
+
+
+def _record_rejections(account: LetzshopAccount, rejected: list[Rejection]) -> None:
+    now = timezone.now()
+    for rejection in rejected:
+        row, created = RejectedShipment.objects.get_or_create(
+            account=account,
+            external_id=rejection.shipment_id[:100],
+            defaults={
+                "number": rejection.number[:100],
+                "field": rejection.field[:100],
+                "reason": rejection.reason[:500],
+                "last_seen_at": now,
+            },
+        )
+        if not created:
+            RejectedShipment.objects.filter(pk=row.pk).update(
+                number=rejection.number[:100],
+                field=rejection.field[:100],
+                reason=rejection.reason[:500],
+                times_seen=F("times_seen") + 1,
+                last_seen_at=now,
+            )
 
 
 def sync_due_accounts(now: datetime | None = None) -> list[int]:
@@ -356,25 +435,211 @@ class _Catalogue:
         return None
 
 
-def import_shipments(store: Store, nodes: list[dict]) -> list[Order]:
-    """Import a page of shipments; returns the orders created (already imported: skipped)."""
-    if not nodes:
-        return []
+@dataclass
+class ImportedPage:
+    created: list[Order] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+# Data errors of one shipment: it is skipped (and reported), the others go on.
+_SHIPMENT_ERRORS = (
+    DomainError,
+    DataError,
+    IntegrityError,
+    ValidationError,
+    ValueError,
+    ArithmeticError,
+    LookupError,
+    TypeError,
+    AttributeError,
+)
+
+
+def import_shipments(store: Store, nodes: list[dict]) -> ImportedPage:
+    """Import a page of shipments, each in its own transaction; returns the orders created
+    (already imported: skipped) and the shipments rejected for their data (nothing of
+    them written; their RejectedShipment rows are the caller's). A shipment that imports
+    deletes its earlier RejectedShipment row."""
+    page = ImportedPage()
+    valid: list[tuple[dict, list[str]]] = []
+    for raw in nodes:
+        try:
+            valid.append(clean_shipment(raw))
+        except ShipmentRejected as exc:
+            page.rejected.append(_rejection(raw, exc.field, str(exc)))
+    if not valid:
+        return page
+    ids = [node["id"] for node, _notes in valid]
     existing = set(
         Order.objects.filter(
-            store=store, channel=Order.Channel.LETZSHOP, external_id__in=[n["id"] for n in nodes]
+            store=store, channel=Order.Channel.LETZSHOP, external_id__in=ids
         ).values_list("external_id", flat=True)
     )
-    fresh = [node for node in nodes if node["id"] not in existing]
-    if not fresh:
-        return []
-    catalogue = _Catalogue(store, fresh)
-    created = []
-    for node in fresh:
-        order = import_shipment(store, node, catalogue=catalogue)
-        if order is not None:
-            created.append(order)
-    return created
+    fresh = [(node, notes) for node, notes in valid if node["id"] not in existing]
+    if fresh:
+        catalogue = _Catalogue(store, [node for node, _notes in fresh])
+        for node, notes in fresh:
+            try:
+                order = _import_clean_shipment(store, node, notes, catalogue)
+            except _SHIPMENT_ERRORS as exc:
+                if not isinstance(exc, ShipmentRejected):
+                    logger.warning("letzshop shipment %s not imported: %r", node["id"], exc)
+                page.rejected.append(_rejection(node, getattr(exc, "field", ""), _error_text(exc)))
+                continue
+            if order is not None:
+                page.created.append(order)
+    rejected_ids = {r.shipment_id for r in page.rejected}
+    RejectedShipment.objects.filter(
+        account__store=store, external_id__in=[i for i in ids if i not in rejected_ids]
+    ).delete()
+    return page
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, ShipmentRejected):
+        return str(exc)
+    first_line = (str(exc).strip().splitlines() or [""])[0]
+    return f"cannot be stored ({type(exc).__name__}: {first_line})"
+
+
+def _rejection(node, field_name: str, reason: str) -> Rejection:
+    node = node if isinstance(node, dict) else {}
+    shipment_id = node.get("id") if isinstance(node.get("id"), str) else ""
+    number = node.get("number") if isinstance(node.get("number"), str) else ""
+    return Rejection(
+        _without_nul(shipment_id) or "(no id)", _without_nul(number), field_name, reason
+    )
+
+
+def _without_nul(value):
+    """`value` with NUL characters removed from every string (PostgreSQL text refuses them)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _text(container: dict, key: str, where: str, *, max_length: int, required=False) -> str:
+    value = container.get(key)
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ShipmentRejected(where, f"expected text, got {value!r:.80}")
+    if required and not value.strip():
+        raise ShipmentRejected(where, "expected a value, got nothing")
+    if len(value) > max_length:
+        raise ShipmentRejected(where, f"expected at most {max_length} characters, got {len(value)}")
+    return value
+
+
+def _money(value, where: str, *, max_digits: int) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ShipmentRejected(where, f"expected an amount such as 12.50, got {value!r:.80}")
+    try:
+        amount = round_money(Decimal(str(value).strip()))
+    except (InvalidOperation, ValueError):
+        raise ShipmentRejected(
+            where, f"expected an amount such as 12.50, got {value!r:.80}"
+        ) from None
+    if not amount.is_finite() or amount < 0 or abs(amount) >= Decimal(10) ** (max_digits - 2):
+        raise ShipmentRejected(
+            where, f"expected an amount from 0 to {10 ** (max_digits - 2) - 1}, got {value!r:.80}"
+        )
+    return amount
+
+
+def _completed_at(value) -> tuple[datetime | None, str]:
+    """Letzshop's completedAt as an aware datetime, or None and why (never raises)."""
+    if value in (None, ""):
+        return None, ""
+    problem = f"completedAt {value!r:.80} is not a valid date and time; placed at import time."
+    if not isinstance(value, str):
+        return None, problem
+    try:
+        moment = parse_datetime(value.strip())
+    except ValueError:  # well formed but impossible, such as 30 February
+        return None, problem
+    if moment is None:
+        return None, problem
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment, ""
+
+
+def clean_shipment(raw) -> tuple[dict, list[str]]:
+    """Validate and normalise one shipment from Letzshop before anything is written.
+
+    Returns a copy without NUL characters, with `order.completedAt` an aware datetime or
+    None (an invalid date is not a reason to refuse a paid order: it is placed at import
+    time and the returned note says so), `order.total` and every `variant.price` Decimals;
+    and the notes. Raises ShipmentRejected naming the field and what was expected."""
+    if not isinstance(raw, dict):
+        raise ShipmentRejected("shipment", f"expected an object, got {raw!r:.80}")
+    node = _without_nul(raw)
+    _text(node, "id", "id", max_length=100, required=True)
+    _text(node, "number", "number", max_length=100)
+    remote = node.get("order")
+    if not isinstance(remote, dict):
+        raise ShipmentRejected("order", f"expected an object, got {remote!r:.80}")
+    email = _text(remote, "email", "order.email", max_length=254).strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise ShipmentRejected(
+                "order.email", f"expected an email address, got {email!r:.80}"
+            ) from None
+    remote["total"] = _money(
+        remote.get("total") if remote.get("total") is not None else 0,
+        "order.total",
+        max_digits=12,
+    )
+    remote["completedAt"], problem = _completed_at(remote.get("completedAt"))
+    notes = [problem] if problem else []
+    for key in ("shipAddress", "billAddress"):
+        if remote.get(key) is not None and not isinstance(remote[key], dict):
+            raise ShipmentRejected(f"order.{key}", f"expected an object, got {remote[key]!r:.80}")
+    units = node.get("inventoryUnits")
+    if not isinstance(units, list) or not units:
+        raise ShipmentRejected("inventoryUnits", "expected at least one inventory unit")
+    seen_ids: set[str] = set()
+    for index, unit in enumerate(units):
+        where = f"inventoryUnits[{index}]"
+        if not isinstance(unit, dict) or not isinstance(unit.get("variant"), dict):
+            raise ShipmentRejected(where, "expected a unit with a variant")
+        unit_id = _text(unit, "id", f"{where}.id", max_length=100, required=True)
+        if unit_id in seen_ids:
+            raise ShipmentRejected(f"{where}.id", f"expected unique unit ids, {unit_id} twice")
+        seen_ids.add(unit_id)
+        _text(unit, "state", f"{where}.state", max_length=24)
+        variant = unit["variant"]
+        _text(variant, "id", f"{where}.variant.id", max_length=100, required=True)
+        variant["price"] = _money(variant.get("price"), f"{where}.variant.price", max_digits=10)
+        _text(variant, "sku", f"{where}.variant.sku", max_length=100)
+        trade_id = variant.get("tradeId")
+        if trade_id is not None:
+            if not isinstance(trade_id, dict):
+                raise ShipmentRejected(
+                    f"{where}.variant.tradeId", f"expected an object, got {trade_id!r:.80}"
+                )
+            _text(trade_id, "number", f"{where}.variant.tradeId.number", max_length=50)
+    return node, notes
+
+
+def import_shipment(
+    store: Store, node: dict, *, catalogue: _Catalogue | None = None
+) -> Order | None:
+    """Create the Order of one Letzshop shipment, in one transaction with its lines, units,
+    exceptions, customer, event and stock reservations. Returns None when the shipment is
+    already imported (checked inside the transaction; a concurrent insert loses on the
+    unique constraint order_external_id_unique and is treated the same way). Raises
+    ShipmentRejected (see `clean_shipment`) before writing anything.
+    """
+    node, notes = clean_shipment(node)
+    return _import_clean_shipment(store, node, notes, catalogue or _Catalogue(store, [node]))
 
 
 def _decimal(value) -> Decimal:
@@ -426,28 +691,22 @@ def _status_from_units(states: list[str], tracked: bool) -> str:
     return Order.Status.PENDING
 
 
-def import_shipment(
-    store: Store, node: dict, *, catalogue: _Catalogue | None = None
+def _import_clean_shipment(
+    store: Store, node: dict, notes: list[str], catalogue: _Catalogue
 ) -> Order | None:
-    """Create the Order of one Letzshop shipment, in one transaction with its lines, units,
-    exceptions, customer, event and stock reservations. Returns None when the shipment is
-    already imported (checked inside the transaction; a concurrent insert loses on the
-    unique constraint order_external_id_unique and is treated the same way).
-    """
-    catalogue = catalogue or _Catalogue(store, [node])
     lookup = {"store": store, "channel": Order.Channel.LETZSHOP, "external_id": node["id"]}
     try:
         with transaction.atomic():
             if Order.objects.filter(**lookup).exists():
                 return None
-            return _create_order(store, node, catalogue)
+            return _create_order(store, node, catalogue, notes)
     except IntegrityError:
         if Order.objects.filter(**lookup).exists():
             return None
         raise
 
 
-def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
+def _create_order(store: Store, node: dict, catalogue: _Catalogue, notes: list[str]) -> Order:
     remote = node["order"]
     locale = remote.get("locale") if remote.get("locale") in LANGUAGE_CODES else "en"
     email = (remote.get("email") or "").strip().lower()
@@ -456,7 +715,7 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
     tracked = bool((node.get("tracking") or {}).get("code"))
     unit_states = [u["state"] for u in node["inventoryUnits"]]
     status = _status_from_units(unit_states, tracked)
-    completed_at = parse_datetime(remote.get("completedAt") or "")
+    completed_at = remote.get("completedAt")  # cleaned: a datetime or None
 
     order = Order.objects.create(
         store=store,
@@ -560,7 +819,9 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue) -> Order:
         order=order,
         from_status="",
         to_status=status,
-        note=f"Imported from Letzshop shipment {node.get('number') or node['id']}",
+        note=" ".join(
+            [f"Imported from Letzshop shipment {node.get('number') or node['id']}", *notes]
+        ),
     )
     # Beyond the tier's monthly limit the order is still imported (the shopper paid):
     # flagged, and the store told once a month. Counted on the final placed_at.

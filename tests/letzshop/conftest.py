@@ -3,6 +3,7 @@ spoken to over HTTP; a store with the fixture's catalogue; a recording broker.""
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -82,6 +83,18 @@ def catalogue_store(make_store, make_product):
         vat_rate=Decimal("3.00"),
     )
     return store
+
+
+def fetch_shipment(account, shipment_id: str) -> dict:
+    """A deep copy of one unconfirmed shipment as the client reads it from the server."""
+    (node,) = [
+        n
+        for n in services.client_for(account)
+        .shipments_page(state="unconfirmed", vendor_id="VEN-1", first=10, after=None)
+        .nodes
+        if n["id"] == shipment_id
+    ]
+    return copy.deepcopy(node)
 
 
 @pytest.fixture

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 from imports.letzshop import services
 from imports.letzshop.models import FulfilmentTask, InventoryUnit, OrderException, SyncLog
 from marketplace.models import Order, OrderEvent, Shipment, Stock, StockMovement
 from notifications.models import OutboundEmail
+from tests.letzshop.conftest import fetch_shipment
 
 
 @pytest.fixture
@@ -242,14 +241,7 @@ def test_tracking_is_refused_while_a_unit_is_undecided(synced, catalogue_store, 
 def test_unit_declined_before_the_import_counts_as_cancelled_on_its_line(
     account, catalogue_store, broker
 ):
-    (node,) = [
-        n
-        for n in services.client_for(account)
-        .shipments_page(state="unconfirmed", vendor_id="VEN-1", first=10, after=None)
-        .nodes
-        if n["id"] == "S-1"
-    ]
-    node = copy.deepcopy(node)
+    node = fetch_shipment(account, "S-1")
     node["inventoryUnits"][1]["state"] = "confirmed_unavailable"  # U-2, one of the mugs
 
     order = services.import_shipment(catalogue_store, node)

@@ -105,7 +105,7 @@ def test_concurrent_imports_without_the_lock_still_give_one_order_per_shipment(
     def run():
         try:
             barrier.wait()
-            created.extend(services.import_shipments(catalogue_store, nodes))
+            created.extend(services.import_shipments(catalogue_store, nodes).created)
         finally:
             connection.close()
 
