@@ -693,6 +693,10 @@ class OrderAdmin(StoreScopedAdmin):
 
     def ship_view(self, request, object_id):
         order = self._order_for_work(request, object_id)
+        if order.channel == Order.Channel.LETZSHOP:
+            # Shipped only with its tracking, which Letzshop must hear about.
+            self.message_user(request, services.letzshop_ship_refusal(order), messages.ERROR)
+            return HttpResponseRedirect(self._change_url(order))
         lines = list(order.lines.order_by("pk"))
         form = ShipLinesForm(request.POST or None, lines=lines)
         if request.method == "POST" and form.is_valid():
@@ -804,7 +808,8 @@ class OrderAdmin(StoreScopedAdmin):
         order = self.get_object(request, object_id)
         extra = {
             "can_fulfil": self.has_fulfil_permission(request, order),
-            "can_ship": order.status in services.SHIPPABLE_STATUSES,
+            "can_ship": order.status in services.SHIPPABLE_STATUSES
+            and order.channel != Order.Channel.LETZSHOP,
             "next_statuses": self._offered_statuses(order),
             **(extra_context or {}),
         }

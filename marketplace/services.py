@@ -776,6 +776,14 @@ def transition_order(order: Order, to: str, *, actor=None, note: str = "") -> bo
     return changed
 
 
+def letzshop_ship_refusal(order: Order) -> str:
+    """Why a Letzshop order is not shipped through the generic ship form."""
+    return gettext(
+        "Order %(number)s comes from Letzshop: confirm its units, then send the tracking "
+        "from the Letzshop section."
+    ) % {"number": order.number}
+
+
 def _refuse_for_letzshop(order: Order) -> None:
     """A Letzshop order's status follows the decisions on its units, which Letzshop must
     hear about: accepting or cancelling it wholesale here would leave Letzshop waiting."""
@@ -866,8 +874,13 @@ def ship_order_lines(
     actor=None,
     tracking_url: str = "",
     note: str = "",
+    from_letzshop: bool = False,
 ) -> Shipment:
     """Ship units of some lines in one parcel: `quantities` maps OrderLine id -> units.
+
+    A Letzshop order is shipped only by the Letzshop tracking path
+    (`imports.letzshop.services.set_tracking`, `from_letzshop=True`), which tells
+    Letzshop; anyone else gets TransitionNotAllowed and nothing is written.
 
     In one transaction, with the order row then the Stock rows locked (primary-key
     order): checks every line belongs to the order and has that many units left to
@@ -895,6 +908,8 @@ def ship_order_lines(
 
     with transaction.atomic():
         locked = _lock_order(order)
+        if locked.channel == Order.Channel.LETZSHOP and not from_letzshop:
+            raise TransitionNotAllowed(letzshop_ship_refusal(locked))
         existing = (
             Shipment.objects.filter(order=locked, carrier=carrier, tracking_number=tracking_number)
             .prefetch_related("lines")

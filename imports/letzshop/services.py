@@ -1057,6 +1057,7 @@ def set_tracking(order: Order, *, code: str, provider: str, actor=None) -> Fulfi
                 tracking_number=code,
                 actor=actor,
                 note=f"Tracking {provider} {code}",
+                from_letzshop=True,
             )
         return _queue(
             order,

@@ -17,7 +17,17 @@ from imports.letzshop.models import (
     SyncLog,
 )
 from letzshop_dev import DEFAULT_API_KEY
-from marketplace.models import Membership, Order, Product
+from marketplace.models import (
+    Membership,
+    Order,
+    OrderEvent,
+    Product,
+    Shipment,
+    Stock,
+    StockMovement,
+)
+from marketplace.services import TransitionNotAllowed, ship_order_lines
+from notifications.models import OutboundEmail
 from tests.marketplace.test_backoffice import member
 
 
@@ -423,3 +433,73 @@ def test_a_letzshop_order_cannot_be_cancelled_wholesale(client, staff, synced):
     assert Order.objects.get(pk=order.pk).status == Order.Status.PENDING
     assert letzshop_state() == before
     assert FulfilmentTask.objects.count() == 0
+
+
+# --- the generic ship form ------------------------------------------------------------------
+
+
+def ship_state(order) -> tuple:
+    return (
+        list(Stock.objects.order_by("pk").values_list("on_hand", "reserved")),
+        StockMovement.objects.count(),
+        Shipment.objects.count(),
+        list(order.lines.order_by("pk").values_list("quantity_shipped", flat=True)),
+        Order.objects.get(pk=order.pk).status,
+        OrderEvent.objects.filter(order=order).count(),
+        OutboundEmail.objects.count(),
+        FulfilmentTask.objects.count(),
+    )
+
+
+def test_ship_lines_page_refuses_a_letzshop_order_and_changes_nothing(
+    client, staff, synced, django_capture_on_commit_callbacks
+):
+    order = synced["S-1"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide_units(order, {"U-1": True, "U-2": True, "U-3": True})
+    client.force_login(staff)
+    before = ship_state(order)
+    data = {"carrier": "dhl", "tracking_number": "D1"}
+    data.update({f"line_{line.pk}": line.quantity for line in order.lines.all()})
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(bo("marketplace_order_ship", order.pk), data, follow=True)
+        page = client.get(bo("marketplace_order_ship", order.pk), follow=True)
+
+    assert response.redirect_chain == [(bo("marketplace_order_change", order.pk), 302)]
+    message = (
+        f"Order {order.number} comes from Letzshop: confirm its units, then send the tracking "
+        "from the Letzshop section."
+    )
+    assert message in response.content.decode()
+    assert message in page.content.decode()
+    assert callbacks == []
+    assert ship_state(order) == before
+
+
+def test_letzshop_order_page_has_no_ship_lines_button(client, staff, synced):
+    order = synced["S-1"]
+    services.decide_units(order, {"U-1": True, "U-2": True, "U-3": True})
+    client.force_login(staff)
+
+    response = client.get(bo("marketplace_order_change", order.pk))
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PROCESSING
+    assert response.status_code == 200
+    assert 'id="ship-lines"' not in response.content.decode()
+
+
+def test_ship_order_lines_refuses_a_letzshop_order_outside_the_tracking_path(synced):
+    order = synced["S-1"]
+    services.decide_units(order, {"U-1": True, "U-2": True, "U-3": True})
+    before = ship_state(order)
+
+    with pytest.raises(TransitionNotAllowed, match="comes from Letzshop: confirm its units"):
+        ship_order_lines(
+            order,
+            {line.pk: line.quantity for line in order.lines.all()},
+            carrier="dhl",
+            tracking_number="D1",
+        )
+
+    assert ship_state(order) == before
