@@ -5,7 +5,9 @@ Order limit
 An order beyond the store's monthly order limit is never refused (at Letzshop the
 shopper has already paid); it is flagged with an OrderLimitBreach and, for the first
 breach of the store in a month, the store is told by email. Months are calendar months
-in Luxembourg time, counted on the orders' `placed_at` (see `billing.selectors`).
+in Luxembourg time, counted on the orders' `placed_at` (see `billing.selectors`). Only
+orders placed in the current month are checked: an order of a past month (a historical
+import) is never flagged, as its month is over and nobody can act on it any more.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.utils import timezone
 
 from billing import selectors
 from billing.models import OrderLimitBreach
@@ -53,7 +56,8 @@ def flag_order_over_limit(order: Order) -> OrderLimitBreach | None:
     `order_limit_exceeded` to the store's recipients (sent after commit) and marks the
     breach `notified`.
 
-    Returns the breach, or None (within the limit, or unlimited). Never refuses the
+    Returns the breach, or None (within the limit, unlimited, or placed before the
+    current Luxembourg month: never flagged, nothing written or queued). Never refuses the
     order; an email that cannot be queued (bad address, missing template) is logged and
     leaves `notified` False. Idempotent: an order already flagged returns its breach and
     writes nothing. Orders created without this call (web checkout, for now) are counted
@@ -63,6 +67,8 @@ def flag_order_over_limit(order: Order) -> OrderLimitBreach | None:
         existing = OrderLimitBreach.objects.filter(order=order).first()
         if existing is not None:
             return existing
+        if selectors.month_start(order.placed_at) != selectors.month_start(timezone.now()):
+            return None
         store = order.store
         tier = selectors.effective_tier(store)
         limit = tier.max_orders_per_month if tier is not None else None

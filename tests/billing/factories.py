@@ -26,3 +26,15 @@ def make_tier(max_orders_per_month: int) -> Tier:
         annual_price=Decimal("90.00"),
         max_orders_per_month=max_orders_per_month,
     )
+
+
+def pin_billing_clock(monkeypatch, moment) -> None:
+    """Make `moment` (aware) the billing services' now: which month is the current one."""
+    import billing.services
+
+    class _Clock:
+        @staticmethod
+        def now():
+            return moment
+
+    monkeypatch.setattr(billing.services, "timezone", _Clock)

@@ -12,10 +12,17 @@ from django.db import IntegrityError, connection, transaction
 from billing import selectors, services
 from billing.models import OrderLimitBreach, Subscription, Tier
 from notifications.models import OutboundEmail
+from tests.billing.factories import pin_billing_clock
 
 
 def _utc(*args) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _december_2026(monkeypatch):
+    """The orders of these tests are placed in December 2026: the current month."""
+    pin_billing_clock(monkeypatch, _utc(2026, 12, 3, 12, 0))
 
 
 def test_the_three_seeded_tiers_have_their_prices_and_limits(tiers):
@@ -180,3 +187,30 @@ def test_two_orders_created_at_once_at_the_limit_give_exactly_one_breach(
     breach = OrderLimitBreach.objects.get()
     assert (breach.order_count, breach.limit, breach.notified) == (3, 2, True)
     assert OutboundEmail.objects.filter(template_code="order_limit_exceeded").count() == 1
+
+
+def test_an_order_of_a_past_month_over_its_limit_is_never_flagged(
+    tiers, subscribe, limited_tier, store, owner, place_order
+):
+    subscribe(store, limited_tier(1))
+    place_order(store, _utc(2026, 11, 10, 9, 0))
+    order = place_order(store, _utc(2026, 11, 11, 9, 0))
+
+    assert services.flag_order_over_limit(order) is None
+    assert OrderLimitBreach.objects.count() == 0
+    assert OutboundEmail.objects.count() == 0
+
+
+def test_the_current_month_is_the_luxembourg_one(
+    tiers, subscribe, limited_tier, store, owner, place_order, monkeypatch
+):
+    """At 00:30 on 1 December in Luxembourg (23:30 UTC on 30 November) an order placed
+    five minutes before is December's, so it is checked."""
+    pin_billing_clock(monkeypatch, _utc(2026, 11, 30, 23, 30))
+    subscribe(store, limited_tier(1))
+    place_order(store, _utc(2026, 11, 30, 23, 10))
+    order = place_order(store, _utc(2026, 11, 30, 23, 25))
+
+    breach = services.flag_order_over_limit(order)
+
+    assert (breach.period, breach.order_count) == (date(2026, 12, 1), 2)

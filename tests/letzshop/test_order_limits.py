@@ -17,9 +17,15 @@ from imports.letzshop import services
 from marketplace.models import Order
 from notifications.models import OutboundEmail
 from notifications.services import render_email
-from tests.billing.factories import make_tier, seed_tiers
+from tests.billing.factories import make_tier, pin_billing_clock, seed_tiers
 
 STORE_EMAIL = "orders@kaffi-haus.lu"
+
+
+@pytest.fixture(autouse=True)
+def _december_2026(monkeypatch):
+    """December 2026 is the current month: S-2 and S-3 are this month's, S-1 last month's."""
+    pin_billing_clock(monkeypatch, datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
 
 
 @pytest.fixture
@@ -112,22 +118,43 @@ def test_every_breach_of_a_month_is_recorded_but_the_store_told_once(account, st
     services.sync_account(account)
 
     breaches = {b.order.external_id: b for b in OrderLimitBreach.objects.select_related("order")}
+    # S-1 was placed in November, a past month: never checked.
     assert {k: (b.period, b.order_count, b.notified) for k, b in breaches.items()} == {
-        "S-1": (date(2026, 11, 1), 1, True),
         "S-2": (date(2026, 12, 1), 1, True),
         "S-3": (date(2026, 12, 1), 2, False),
     }
-    assert sorted(e.context["month"] for e in _limit_emails()) == ["December 2026", "November 2026"]
+    assert [e.context["month"] for e in _limit_emails()] == ["December 2026"]
 
 
-def test_last_months_orders_do_not_count_towards_this_month(account, store, tiers):
-    _subscribe(store, make_tier(2))
-    _web_order(store, datetime(2026, 11, 15, 12, 0, tzinfo=UTC), "KH-WEB-NOV")
+def test_a_historical_import_of_past_months_flags_nothing_and_tells_nobody(
+    account, store, tiers, letzshop, monkeypatch
+):
+    pin_billing_clock(monkeypatch, datetime(2027, 1, 10, 12, 0, tzinfo=UTC))
+    _subscribe(store, make_tier(0))
+    seed = letzshop.shipment("S-1")
+    letzshop.add_shipments(
+        [
+            {
+                **seed,
+                "id": f"S-OLD-{month}",
+                "number": f"H-OLD-{month}",
+                "order": {**seed["order"], "completedAt": f"2026-{month:02d}-15T10:00:00+02:00"},
+                "inventoryUnits": [
+                    {**unit, "id": f"U-OLD-{month}-{index}"}
+                    for index, unit in enumerate(seed["inventoryUnits"])
+                ],
+            }
+            for month in (9, 10)
+        ]
+    )
+    historical = services.HistoricalImport.objects.create(account=account)
 
-    services.sync_account(account)
+    historical = services.run_historical_import(historical.pk)
 
-    # November: the web order and S-1 (2 of 2); December: S-2 and S-3 (2 of 2).
-    assert Order.objects.filter(store=store).count() == 4
+    assert (historical.status, historical.shipments_created) == ("succeeded", 5)
+    assert sorted(
+        o.placed_at.month for o in Order.objects.filter(store=store, channel="letzshop")
+    ) == [9, 10, 11, 12, 12]
     assert OrderLimitBreach.objects.count() == 0
     assert _limit_emails().count() == 0
 
