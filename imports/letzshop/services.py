@@ -931,8 +931,10 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
     """Confirm (True) or decline (False) Letzshop inventory units of `order`.
 
     In one transaction: locks the order and its units, refuses unknown units, a confirmation
-    while an unmatched-product exception is open (OpenExceptions) and changing a decided
-    unit; writes the unit states; cancels the declined units on their order lines
+    while an unmatched-product exception is open on a line with a unit not declined
+    (OpenExceptions) and changing a decided unit; writes the unit states; closes as
+    ignored (with an OrderEvent note) the open exceptions of lines whose every unit is
+    declined; cancels the declined units on their order lines
     (marketplace `cancel_order_line_units`: reservations released, all declined ->
     cancelled); any confirmed -> processing; creates one FulfilmentTask per kind, sent
     after commit. Deciding a unit the way it already is, is a no-op; returns the tasks
@@ -953,7 +955,17 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
         unknown = sorted(set(decisions) - set(units))
         if unknown:
             raise DomainError(f"Unknown units for order {order.number}: {', '.join(unknown)}.")
-        if any(decisions.values()) and selectors.open_exceptions(order).exists():
+        final = {
+            external_id: (
+                (Unit.CONFIRMED_AVAILABLE if decisions[external_id] else Unit.CONFIRMED_UNAVAILABLE)
+                if external_id in decisions
+                else unit.state
+            )
+            for external_id, unit in units.items()
+        }
+        declined_lines = _fully_declined_lines(units, final)
+        blocking = selectors.open_exceptions(order).exclude(order_line_id__in=declined_lines)
+        if any(decisions.values()) and blocking.exists():
             raise OpenExceptions(
                 f"Order {order.number} has unmatched products: map them to a product or "
                 "ignore them before confirming."
@@ -987,6 +999,7 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
         if new_status != Order.Status.PENDING:
             # All declined: already cancelled above, so this is a quiet no-op.
             transition_order(order, new_status, actor=actor, note="Letzshop units decided")
+        _ignore_exceptions_of_declined_lines(order, declined_lines, actor=actor)
 
         tasks = []
         for available, kind in (
@@ -999,6 +1012,37 @@ def decide_units(order: Order, decisions: dict[str, bool], *, actor=None) -> lis
                     _queue(order, kind, {"unit_ids": ids, "is_available": available}, actor)
                 )
         return tasks
+
+
+def _fully_declined_lines(units: dict[str, InventoryUnit], final: dict[str, str]) -> set[int]:
+    """The order lines all of whose units are (or are being) declined."""
+    lines: dict[int, bool] = {}
+    for external_id, unit in units.items():
+        declined = final[external_id] == Unit.CONFIRMED_UNAVAILABLE
+        lines[unit.order_line_id] = lines.get(unit.order_line_id, True) and declined
+    return {line_id for line_id, declined in lines.items() if declined}
+
+
+def _ignore_exceptions_of_declined_lines(order: Order, line_ids: set[int], *, actor) -> None:
+    """Close as ignored the open exceptions of lines with every unit declined: nothing of
+    them will ship, so there is no product to map. One OrderEvent note per exception."""
+    exceptions = list(selectors.open_exceptions(order).filter(order_line_id__in=line_ids))
+    if not exceptions:
+        return
+    OrderException.objects.filter(
+        pk__in=[e.pk for e in exceptions], status=OrderException.Status.OPEN
+    ).update(status=OrderException.Status.IGNORED, resolved_by=actor, resolved_at=timezone.now())
+    status = Order.objects.values_list("status", flat=True).get(pk=order.pk)
+    OrderEvent.objects.bulk_create(
+        OrderEvent(
+            order=order,
+            actor=actor,
+            from_status=status,
+            to_status=status,
+            note=f"Unmatched product {e.gtin or e.sku or e.title} ignored: every unit declined.",
+        )
+        for e in exceptions
+    )
 
 
 _CARRIER_ALIASES = {"post": "post_lu", "postlu": "post_lu", "post_luxembourg": "post_lu"}

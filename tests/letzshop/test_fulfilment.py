@@ -254,3 +254,53 @@ def test_unit_declined_before_the_import_counts_as_cancelled_on_its_line(
     services.set_tracking(order, code="LU9", provider="dhl")
     assert Order.objects.get(pk=order.pk).status == Order.Status.SHIPPED
     assert _stock(catalogue_store, "MUG-RED").reserved == 0
+
+
+def test_declining_every_unit_of_an_unmatched_line_lets_the_others_be_confirmed(
+    synced, catalogue_store, broker
+):
+    order = synced["S-3"]  # U-6 the unmatched lamp, U-7 a mug
+    services.decide_units(order, {"U-6": False})
+    exception = OrderException.objects.get(order=order)
+    assert exception.status == OrderException.Status.IGNORED
+
+    tasks = services.decide_units(order, {"U-7": True})
+
+    assert [t.kind for t in tasks] == ["confirm_units"]
+    assert Order.objects.get(pk=order.pk).status == Order.Status.PROCESSING
+    assert (
+        OrderEvent.objects.filter(order=order).order_by("id").values_list("note", flat=True)[2]
+        == f"Unmatched product {exception.gtin} ignored: every unit declined."
+    )
+
+
+def test_declining_the_unmatched_line_and_confirming_the_rest_at_once(
+    synced, catalogue_store, broker
+):
+    order = synced["S-3"]
+
+    tasks = services.decide_units(order, {"U-6": False, "U-7": True})
+
+    assert sorted(t.kind for t in tasks) == ["confirm_units", "decline_units"]
+    assert OrderException.objects.get(order=order).status == OrderException.Status.IGNORED
+    assert dict(InventoryUnit.objects.filter(order=order).values_list("external_id", "state")) == {
+        "U-6": "confirmed_unavailable",
+        "U-7": "confirmed_available",
+    }
+
+
+def test_an_unmatched_line_with_a_unit_left_still_blocks_confirmation(
+    synced, catalogue_store, broker
+):
+    order = synced["S-3"]
+    before = list(InventoryUnit.objects.filter(order=order).values_list("external_id", "state"))
+
+    with pytest.raises(services.OpenExceptions):
+        services.decide_units(order, {"U-7": True})
+
+    assert OrderException.objects.get(order=order).status == OrderException.Status.OPEN
+    assert (
+        list(InventoryUnit.objects.filter(order=order).values_list("external_id", "state"))
+        == before
+    )
+    assert not FulfilmentTask.objects.exists()
