@@ -996,6 +996,48 @@ def ship_order_lines(
     return shipment
 
 
+def change_shipment_tracking(
+    shipment: Shipment, *, carrier: str, tracking_number: str, actor=None, note: str = ""
+) -> bool:
+    """Relabel a parcel: the same Shipment (same lines, same units, stock untouched) gets
+    a new carrier and tracking number, with an OrderEvent saying from what to what. No
+    new Shipment, which would count its units twice; no email. Used when Letzshop is
+    given a new tracking for a shipped order. The same tracking again is a no-op (False).
+    Raises DomainError when the order has another parcel with that tracking."""
+    carrier = (carrier or "").strip()
+    tracking_number = (tracking_number or "").strip()
+    if carrier not in Shipment.Carrier.values:
+        raise DomainError(gettext("Choose the carrier."))
+    if not tracking_number:
+        raise DomainError(gettext("Enter the tracking number."))
+    with transaction.atomic():
+        locked = _lock_order(shipment.order)
+        current = Shipment.objects.select_for_update().get(pk=shipment.pk)
+        old = f"{current.get_carrier_display()} {current.tracking_number}"
+        if (current.carrier, current.tracking_number) == (carrier, tracking_number):
+            return False
+        clash = Shipment.objects.filter(
+            order=locked, carrier=carrier, tracking_number=tracking_number
+        ).exists()
+        if clash:
+            raise DomainError(
+                gettext("Tracking number %(tracking)s is already used for this order.")
+                % {"tracking": tracking_number}
+            )
+        current.carrier, current.tracking_number = carrier, tracking_number
+        current.save(update_fields=["carrier", "tracking_number"])
+        OrderEvent.objects.create(
+            order=locked,
+            actor=actor,
+            from_status=locked.status,
+            to_status=locked.status,
+            note=note
+            or f"Tracking changed from {old} to {current.get_carrier_display()} {tracking_number}",
+        )
+    shipment.carrier, shipment.tracking_number = carrier, tracking_number
+    return True
+
+
 def _all_done(lines: Iterable[OrderLine]) -> bool:
     return all(line.quantity_left == 0 for line in lines)
 

@@ -49,6 +49,7 @@ from marketplace.money import round_money, vat_included
 from marketplace.services import (
     DomainError,
     cancel_order_line_units,
+    change_shipment_tracking,
     customer_for_order,
     next_order_number,
     reserve_for_order,
@@ -1061,8 +1062,9 @@ def set_tracking(order: Order, *, code: str, provider: str, actor=None) -> Fulfi
 
     A processing order ships its confirmed units through marketplace `ship_order_lines`
     (one Shipment, carrier from `provider`, "other" when unknown; stock fulfilled; order
-    shipped; the shopper's shipped email). On a shipped order only the new tracking is
-    sent. Requires a confirmed unit and no undecided one (DomainError); NotEnoughStock when
+    shipped; the shopper's shipped email). On a shipped order the existing Shipment is
+    relabelled with the new carrier and code (marketplace `change_shipment_tracking`: no
+    new parcel, stock untouched, an OrderEvent) and the new tracking is sent. Requires a confirmed unit and no undecided one (DomainError); NotEnoughStock when
     fewer units are on hand than ship. The same tracking again is a no-op (returns None)."""
     code, provider = code.strip(), provider.strip()
     if not code or not provider:
@@ -1103,6 +1105,18 @@ def set_tracking(order: Order, *, code: str, provider: str, actor=None) -> Fulfi
                 note=f"Tracking {provider} {code}",
                 from_letzshop=True,
             )
+        else:
+            # Shipped: the local copy is the truth, so the parcel (one per Letzshop
+            # shipment) is relabelled before Letzshop hears of the new code.
+            shipment = order.shipments.order_by("-id").first()
+            if shipment is not None:
+                change_shipment_tracking(
+                    shipment,
+                    carrier=_carrier(provider),
+                    tracking_number=code,
+                    actor=actor,
+                    note=f"Tracking changed to {provider} {code}",
+                )
         return _queue(
             order,
             FulfilmentTask.Kind.SET_TRACKING,

@@ -304,3 +304,31 @@ def test_an_unmatched_line_with_a_unit_left_still_blocks_confirmation(
         == before
     )
     assert not FulfilmentTask.objects.exists()
+
+
+def test_new_tracking_on_a_shipped_order_relabels_the_local_parcel_then_is_sent(
+    synced, letzshop, catalogue_store, broker, worker, django_capture_on_commit_callbacks
+):
+    order = synced["S-2"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.decide_units(order, {"U-4": True, "U-5": False})
+        services.set_tracking(order, code="LU1", provider="post_lu")
+    worker()
+    movements = StockMovement.objects.count()
+    emails = OutboundEmail.objects.count()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task = services.set_tracking(order, code="DHL2", provider="dhl")
+
+    shipment = Shipment.objects.get(order=order)
+    assert (shipment.carrier, shipment.tracking_number) == ("dhl", "DHL2")
+    assert shipment.lines.get().quantity == 1
+    assert task.payload == {"shipment_id": "S-2", "code": "DHL2", "provider": "dhl"}
+    assert worker() == ["succeeded"]
+    assert letzshop.shipment("S-2")["tracking"] == {"code": "DHL2", "provider": "dhl"}
+    assert OrderEvent.objects.filter(order=order).order_by("id").last().note == (
+        "Tracking changed to dhl DHL2"
+    )
+    assert Order.objects.get(pk=order.pk).status == Order.Status.SHIPPED
+    assert StockMovement.objects.count() == movements
+    assert OutboundEmail.objects.count() == emails
