@@ -865,6 +865,16 @@ def _lines_with_units_left(
     return lines
 
 
+def _clean_tracking(carrier: str, tracking_number: str) -> tuple[str, str]:
+    carrier = (carrier or "").strip()
+    tracking_number = (tracking_number or "").strip()
+    if carrier not in Shipment.Carrier.values:
+        raise DomainError(gettext("Choose the carrier."))
+    if not tracking_number:
+        raise DomainError(gettext("Enter the tracking number."))
+    return carrier, tracking_number
+
+
 def ship_order_lines(
     order: Order,
     quantities: dict[int, int],
@@ -896,12 +906,7 @@ def ship_order_lines(
     units), TransitionNotAllowed (order cancelled, shipped or closed) and NotEnoughStock
     (fewer units on hand than shipped); then nothing is written.
     """
-    carrier = (carrier or "").strip()
-    tracking_number = (tracking_number or "").strip()
-    if carrier not in Shipment.Carrier.values:
-        raise DomainError(gettext("Choose the carrier."))
-    if not tracking_number:
-        raise DomainError(gettext("Enter the tracking number."))
+    carrier, tracking_number = _clean_tracking(carrier, tracking_number)
     wanted = _units_per_line(quantities, gettext("Quantities to ship cannot be negative."))
     if not wanted:
         raise DomainError(gettext("Choose at least one unit to ship."))
@@ -1004,12 +1009,7 @@ def change_shipment_tracking(
     new Shipment, which would count its units twice; no email. Used when Letzshop is
     given a new tracking for a shipped order. The same tracking again is a no-op (False).
     Raises DomainError when the order has another parcel with that tracking."""
-    carrier = (carrier or "").strip()
-    tracking_number = (tracking_number or "").strip()
-    if carrier not in Shipment.Carrier.values:
-        raise DomainError(gettext("Choose the carrier."))
-    if not tracking_number:
-        raise DomainError(gettext("Enter the tracking number."))
+    carrier, tracking_number = _clean_tracking(carrier, tracking_number)
     with transaction.atomic():
         locked = _lock_order(shipment.order)
         current = Shipment.objects.select_for_update().get(pk=shipment.pk)
