@@ -87,20 +87,26 @@ def test_the_month_is_the_luxembourg_calendar_month(store, other_store, place_or
     assert selectors.month_start(_utc(2026, 11, 30, 23, 0)) == date(2026, 12, 1)
 
 
-def test_the_monthly_count_is_one_index_range_query(store, place_order):
-    place_order(store, _utc(2026, 12, 2, 9, 0))
+def test_the_monthly_count_is_one_query_over_the_luxembourg_month(
+    store, other_store, place_order, django_assert_num_queries
+):
+    # 23:30 UTC on 30 November is already 1 December in Luxembourg; 23:30 UTC on
+    # 31 December is already January.
+    for moment in [
+        _utc(2026, 11, 30, 22, 59),
+        _utc(2026, 11, 30, 23, 30),
+        _utc(2026, 12, 15, 12, 0),
+        _utc(2026, 12, 31, 22, 59),
+        _utc(2026, 12, 31, 23, 30),
+    ]:
+        place_order(store, moment)
+    place_order(other_store, _utc(2026, 12, 15, 12, 0))
     start, end = selectors.month_bounds(_utc(2026, 12, 2, 9, 0))
 
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute(
-            "EXPLAIN SELECT count(*) FROM marketplace_order WHERE store_id = %s "
-            "AND placed_at >= %s AND placed_at < %s",
-            [store.pk, start, end],
-        )
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    with django_assert_num_queries(1):
+        count = selectors.orders_this_month(store, _utc(2026, 12, 2, 9, 0))
 
-    assert "order_store_placed_at" in plan
+    assert count == 3
     assert (start.isoformat(), end.isoformat()) == (
         "2026-12-01T00:00:00+01:00",
         "2027-01-01T00:00:00+01:00",
