@@ -79,7 +79,7 @@ SITE_URL = env_str("WIZAMART_SITE_URL", "http://127.0.0.1:8000")
 VAR_DIR = embedded.var_dir(BASE_DIR)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "wizamart.admin.WizamartAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,6 +1,8 @@
 import pytest
 from django.urls import reverse
 
+from marketplace.models import Store
+
 
 @pytest.mark.parametrize(
     "url",
@@ -37,3 +39,27 @@ def test_nul_in_the_session_cookie_is_a_400_not_a_500(client, store):
 
     assert response.status_code == 400
     assert response.content == b"Bad request: a cookie contains a NUL character."
+
+
+def test_admin_bulk_action_with_a_non_numeric_id_is_a_400(client, platform_admin, store):
+    client.force_login(platform_admin)
+
+    response = client.post(
+        reverse("admin:marketplace_store_changelist"),
+        {"action": "delete_selected", "_selected_action": ["abc"]},
+    )
+
+    assert response.status_code == 400
+    assert Store.objects.filter(pk=store.pk).exists()
+
+
+def test_admin_bulk_action_with_numeric_ids_still_works(client, platform_admin, store):
+    client.force_login(platform_admin)
+
+    response = client.post(
+        reverse("admin:marketplace_store_changelist"),
+        {"action": "delete_selected", "_selected_action": [str(store.pk)]},
+    )
+
+    assert response.status_code == 200  # Django's "are you sure?" page
+    assert "Are you sure" in response.content.decode()
