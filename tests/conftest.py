@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,6 +19,24 @@ SHARED_DIR = REPO_DIR.parent / "shared"
 FEEDS_DIR = SHARED_DIR / "data" / "feeds"
 
 _counter = itertools.count(1)
+
+
+@dataclass
+class Broker:
+    """Stands in for Redis in tests that run tasks themselves: records what a task's
+    `apply_async` would have published (monkeypatched on the task)."""
+
+    published: list[dict] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        with self.lock:
+            self.published.append({"args": list(args or []), **options})
+
+    def take(self) -> list[dict]:
+        with self.lock:
+            taken, self.published[:] = list(self.published), []
+        return taken
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,7 @@ spoken to over HTTP; a store with the fixture's catalogue; a recording broker.""
 from __future__ import annotations
 
 import copy
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
@@ -13,6 +12,7 @@ import requests
 
 from imports.letzshop import services, tasks
 from letzshop_dev import DEFAULT_API_KEY, DevServer, serve
+from tests.conftest import Broker
 
 
 @dataclass
@@ -102,23 +102,6 @@ def account(catalogue_store, letzshop):
     return services.connect_account(
         catalogue_store, api_key=DEFAULT_API_KEY, vendor_id="VEN-1", endpoint=letzshop.url
     )
-
-
-@dataclass
-class Broker:
-    """Stands in for Redis: records the fulfilment tasks that would be published."""
-
-    published: list[dict] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def apply_async(self, args=None, kwargs=None, **options):
-        with self.lock:
-            self.published.append({"args": list(args or []), **options})
-
-    def take(self) -> list[dict]:
-        with self.lock:
-            taken, self.published[:] = list(self.published), []
-        return taken
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from django.apps import apps as django_apps
 
 from marketplace.models import Order, OrderLine
 from notifications import tasks
+from tests.conftest import Broker
 
 
 @pytest.fixture(autouse=True)
@@ -120,23 +121,6 @@ def smtp_server(settings):
     settings.EMAIL_TIMEOUT = 5
     yield server
     server.stop()
-
-
-@dataclass
-class Broker:
-    """Stands in for Redis: records what would be published to the `emails` queue."""
-
-    published: list[dict] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def apply_async(self, args=None, kwargs=None, **options):
-        with self.lock:
-            self.published.append({"args": list(args or []), **options})
-
-    def take(self) -> list[dict]:
-        with self.lock:
-            taken, self.published[:] = list(self.published), []
-        return taken
 
 
 @pytest.fixture
