@@ -63,7 +63,6 @@ ADVISORY_LOCK_NAMESPACE = 0x4C5A  # "LZ": pg_try_advisory_lock(namespace, accoun
 EU_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
-_ORDER_FIELDS = {f.name for f in Order._meta.get_fields()}
 Unit = InventoryUnit.State
 
 
@@ -811,8 +810,7 @@ def _create_order(store: Store, node: dict, catalogue: _Catalogue, notes: list[s
     if completed_at is not None:
         # The shopper ordered (and paid Letzshop) at completedAt, not when we synced.
         updates["placed_at"] = completed_at
-        if "paid_at" in _ORDER_FIELDS:
-            updates["paid_at"] = completed_at
+        updates["paid_at"] = completed_at
     Order.objects.filter(pk=order.pk).update(**updates)
     for name, value in updates.items():
         setattr(order, name, value)
