@@ -48,7 +48,6 @@ OTHER_COUNTRIES = [
     ("US", _("United States")),
 ]
 COUNTRY_CHOICES = [(_("European Union"), EU_COUNTRIES), (_("Other countries"), OTHER_COUNTRIES)]
-EU_COUNTRY_CODES = {code for code, _label in EU_COUNTRIES}
 
 SORT_CHOICES = [
     ("", _("Best match")),

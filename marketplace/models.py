@@ -21,6 +21,10 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
 LANGUAGE_CODES = ["en", "fr", "de"]
+# Member states of the European Union (ISO 3166-1 alpha-2): decides the VAT regime.
+EU_COUNTRY_CODES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
 
 
 class Language(models.TextChoices):

@@ -37,6 +37,7 @@ from imports.letzshop.models import (
     encrypt_secret,
 )
 from marketplace.models import (
+    EU_COUNTRY_CODES,
     LANGUAGE_CODES,
     Order,
     OrderEvent,
@@ -60,9 +61,6 @@ from marketplace.services import (
 logger = logging.getLogger(__name__)
 
 ADVISORY_LOCK_NAMESPACE = 0x4C5A  # "LZ": pg_try_advisory_lock(namespace, account id)
-EU_COUNTRIES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
-)
 Unit = InventoryUnit.State
 
 
@@ -670,7 +668,7 @@ def _address(raw: dict | None) -> dict:
 def _vat_regime(country: str) -> str:
     if country == "LU" or not country:
         return Order.VatRegime.DOMESTIC
-    if country in EU_COUNTRIES:
+    if country in EU_COUNTRY_CODES:
         return Order.VatRegime.OSS
     return Order.VatRegime.EXPORT
 

@@ -428,3 +428,11 @@ def test_refused_checkout_queues_no_email(store, make_product):
         _place(cart)
 
     assert OutboundEmail.objects.count() == 0
+
+
+def test_checkout_offers_exactly_the_eu_member_states_as_eu_countries():
+    from marketplace.forms import EU_COUNTRIES
+    from marketplace.models import EU_COUNTRY_CODES
+
+    assert {code for code, _label in EU_COUNTRIES} == EU_COUNTRY_CODES
+    assert len(EU_COUNTRY_CODES) == 27
