@@ -193,9 +193,12 @@ class Product(models.Model):
         BACKORDER = "backorder", _("Backorder")  # orderable, ships later
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="products")
+    # No index of its own: (store, sku) unique and (store, gtin) lead with the store.
+    store = models.ForeignKey(
+        Store, on_delete=models.CASCADE, related_name="products", db_index=False
+    )
     sku = models.CharField(max_length=100)
-    gtin = models.CharField(max_length=14, blank=True, db_index=True)
+    gtin = models.CharField(max_length=14, blank=True)
     gtin_type = models.CharField(max_length=8, choices=GtinType.choices, blank=True)
     brand = models.CharField(max_length=120, blank=True)
     mpn = models.CharField(max_length=70, blank=True)
@@ -250,6 +253,8 @@ class Product(models.Model):
             GinIndex(fields=["search_vector"], name="product_search_gin"),
             models.Index(fields=["store", "is_active", "price"], name="product_store_active_price"),
             models.Index(fields=["brand"], name="product_brand"),
+            # Letzshop order lines are matched by GTIN within their store.
+            models.Index(fields=["store", "gtin"], name="product_store_gtin"),
         ]
 
     def __str__(self) -> str:
@@ -278,7 +283,10 @@ class ProductTranslation(models.Model):
     """Title and description of a product in one language. Descriptions may hold HTML
     from feeds: store it as received, sanitise when rendering."""
 
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="translations")
+    # No index of its own: (product, language) unique leads with the product.
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="translations", db_index=False
+    )
     language = models.CharField(max_length=2, choices=Language.choices)
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
