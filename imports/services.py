@@ -1159,6 +1159,9 @@ def _finish(job: ImportJob, status: str, message: str) -> None:
         job.status, job.error_message, job.finished_at = status, message, timezone.now()
         job.save(update_fields=["status", "error_message", "finished_at", "kind", "bytes_read"])
         _queue_report_email(job)
+        from imports.images import queue_image_copy  # imports.images imports this module
+
+        queue_image_copy(job)
 
 
 def _queue_report_email(job: ImportJob) -> None:

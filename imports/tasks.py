@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
+from imports import images
 from imports.services import ImportBusy, run_import_job
 
 
@@ -19,3 +20,14 @@ def run_import(self, job_id: int) -> str:
     except ImportBusy as exc:
         raise self.retry(exc=exc, countdown=settings.WIZAMART_IMPORT_RETRY_SECONDS) from exc
     return job.status
+
+
+# Not acks_late: a long run must not be delivered again to a second worker when it
+# outlasts the broker's visibility timeout. A run lost with its worker is redone by the
+# next import, and every run skips what is already copied.
+@shared_task(acks_late=False)
+def copy_product_images(store_id: int) -> str:
+    """Copy the product images of store `store_id` to storage
+    (`imports.images.copy_product_images`). A failed image is counted and logged, not
+    retried here: the next run tries it again."""
+    return images.copy_product_images(store_id).summary

@@ -444,6 +444,16 @@ WIZAMART_IMPORT_RETRY_SECONDS = env_int("WIZAMART_IMPORT_RETRY_SECONDS", 30)
 # internal services. True lifts that for local development and tests (a feed served on
 # 127.0.0.1); never in production.
 WIZAMART_FEED_ALLOW_PRIVATE_HOSTS = env_bool("WIZAMART_FEED_ALLOW_PRIVATE_HOSTS", False)
+# After a products import, each product's image_url is copied to storage in the
+# background (imports.images), so the storefront serves the pictures itself; a failed
+# image keeps its URL. Off in tests. Images are fetched like feeds (public addresses
+# only) and refused above this size or after this time.
+WIZAMART_COPY_PRODUCT_IMAGES = env_bool("WIZAMART_COPY_PRODUCT_IMAGES", not TESTING)
+WIZAMART_IMAGE_MAX_BYTES = env_int("WIZAMART_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+WIZAMART_IMAGE_TIMEOUT_SECONDS = env_int("WIZAMART_IMAGE_TIMEOUT_SECONDS", 10)
+for _name in ("WIZAMART_IMAGE_MAX_BYTES", "WIZAMART_IMAGE_TIMEOUT_SECONDS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1.")
 # An open cart untouched this long is expired by marketplace.tasks.expire_abandoned_carts.
 WIZAMART_CART_TTL_HOURS = env_int("WIZAMART_CART_TTL_HOURS", 72)
 # A pending web order still unpaid this long is cancelled (reservations released) by
