@@ -36,9 +36,9 @@ from django.core.files import File
 from django.core.files.storage import Storage
 from django.db import transaction
 
-from imports.feeds import CHUNK, FeedError
+from imports.feeds import FeedError
 from imports.models import ImportJob
-from imports.services import _opener
+from imports.services import TooLarge, _opener, read_limited
 from marketplace.models import Product, Store
 
 logger = logging.getLogger(__name__)
@@ -115,24 +115,17 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
     timed_out = ImageFetchError(f"timed out after {timeout} s", host_down=True)
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "Wizamart image copier"})
-    head, extension, size = b"", None, 0
+    head, extension = b"", None
     try:
         with open_public_url(request, timeout) as response:
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > limit:
-                raise ImageFetchError(too_big)
-            # read1: returns what has arrived, so a slow drip meets the deadline too.
-            while chunk := response.read1(CHUNK):
-                size += len(chunk)
-                if size > limit:
-                    raise ImageFetchError(too_big)
-                if time.monotonic() > deadline:
-                    raise TimeoutError
+            for chunk in read_limited(response, limit, deadline):
                 if extension is None:
                     head += chunk[: _HEAD - len(head)]
                     if len(head) == _HEAD and not (extension := image_extension(head)):
                         break
                 target.write(chunk)
+    except TooLarge:
+        raise ImageFetchError(too_big) from None
     except urllib.error.HTTPError as exc:
         raise ImageFetchError(f"HTTP {exc.code}") from None
     except FeedError as exc:

@@ -1004,6 +1004,28 @@ def check_feed_url(url: str) -> None:
             _public_addresses(parts.hostname, port)
 
 
+class TooLarge(Exception):
+    """A download is larger than its limit."""
+
+
+def read_limited(response, limit: int, deadline: float) -> Iterator[bytes]:
+    """The body of an open HTTP `response` in chunks, raising TooLarge as soon as it is
+    known to exceed `limit` bytes (by its Content-Length or by what arrived) and
+    TimeoutError once `time.monotonic()` passes `deadline`. Reads what has arrived
+    (`read1`), so a server sending a byte at a time meets the deadline too."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise TooLarge
+    size = 0
+    while chunk := response.read1(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        yield chunk
+
+
 def _download(url: str, target: IO[bytes]) -> int:
     """Stream `url` into `target` within WIZAMART_FEED_TIMEOUT_SECONDS and
     WIZAMART_FEED_MAX_BYTES, following up to MAX_REDIRECTS redirects, connecting only to
@@ -1022,16 +1044,11 @@ def _download(url: str, target: IO[bytes]) -> int:
     total = 0
     try:
         with _opener().open(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length", "")
-            if length.isdigit() and int(length) > limit:
-                raise FeedError(too_big)
-            while chunk := response.read(CHUNK):
+            for chunk in read_limited(response, limit, deadline):
                 total += len(chunk)
-                if total > limit:
-                    raise FeedError(too_big)
-                if time.monotonic() > deadline:
-                    raise FeedError(timed_out)
                 target.write(chunk)
+    except TooLarge:
+        raise FeedError(too_big) from None
     except urllib.error.HTTPError as exc:
         raise FeedError(f"The feed URL answered HTTP {exc.code} {exc.reason}: {url}") from None
     except urllib.error.URLError as exc:

@@ -44,6 +44,15 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             time.sleep(3)
             self.wfile.write(FEED)
+        elif self.path == "/drip.tsv":  # a byte every 0.3 s: each read is quick, the whole is not
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            with contextlib.suppress(ConnectionError):  # the client gives up
+                for byte in FEED[:12]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.3)
         else:
             self._send(404, b"not here")
 
@@ -130,6 +139,7 @@ def test_feed_url_is_downloaded_and_imported(store, feed_server):
         ("/big.tsv", "The feed at {url} is larger than the limit of 1000 bytes."),
         ("/big-unannounced.tsv", "The feed at {url} is larger than the limit of 1000 bytes."),
         ("/slow.tsv", "The feed at {url} did not download within 1 seconds."),
+        ("/drip.tsv", "The feed at {url} did not download within 1 seconds."),
     ],
 )
 def test_broken_feed_url_fails_the_job_with_a_clear_message(store, feed_server, path, message):
