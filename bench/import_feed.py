@@ -5,8 +5,9 @@
 Generates a Letzshop feed (TSV, streamed to a temporary file), then on the database of
 DATABASE_URL (migrated first): a first import into a new store through an ImportJob
 (`run_import_job`, the worker's code path, batches of `services.BATCH_SIZE`), a re-import
-of the same file (every row unchanged), and a `COPY` of the same file into a bare table of text
-columns. Prints rows per second and the worker's peak memory (ru_maxrss) after each
+of the same file (every row unchanged), a `COPY` of the same file into a bare table of text
+columns, and the writes of a first import done by SQL alone from that table (`SQL_ONLY`,
+rolled back): the floor the catalogue's tables and indexes set for any importer. Prints rows per second and the worker's peak memory (ru_maxrss) after each
 step; run it with two --rows values to see memory stay flat in the file size.
 """
 
@@ -88,7 +89,7 @@ def copy_rows(path: Path) -> tuple[int, float]:
     names = ", ".join(f'"{c}" text' for c in COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_feed_copy")
-        cursor.execute(f"CREATE UNLOGGED TABLE bench_feed_copy ({names})")
+        cursor.execute(f"CREATE TABLE bench_feed_copy ({names})")
         connection.commit() if not connection.get_autocommit() else None
         started = time.perf_counter()
         raw = cursor.cursor  # psycopg 3 cursor
@@ -103,8 +104,51 @@ def copy_rows(path: Path) -> tuple[int, float]:
         elapsed = time.perf_counter() - started
         cursor.execute("SELECT count(*) FROM bench_feed_copy")
         count = cursor.fetchone()[0]
-        cursor.execute("DROP TABLE bench_feed_copy")
     return count, elapsed
+
+
+# The writes of a first import, done by SQL alone from the COPY table: every product with
+# its search document, its English text, its stock and its stock movement, the deferred
+# foreign keys checked, then rolled back. No parsing, no checks of the values, no Python
+# per row: what the catalogue's tables and indexes cost by themselves.
+SQL_ONLY = """
+WITH products AS (
+    INSERT INTO marketplace_product (public_id, store_id, sku, gtin, gtin_type, brand, mpn,
+        price, sale_price, currency, vat_rate, condition, availability, is_active, group_id,
+        product_type, google_product_category, link, image_url, additional_image_urls, image,
+        attributes, search_document, created_at, updated_at)
+    SELECT gen_random_uuid(), %(store)s, id, gtin, 'ean13', brand, '',
+        split_part(price, ' ', 1)::numeric, nullif(split_part(sale_price, ' ', 1), '')::numeric,
+        'EUR', 17, condition, replace(availability, ' ', '_'), true, '', product_type, '',
+        link, image_link, '[]', '', jsonb_build_object('color', color),
+        concat_ws(' ', id, gtin, brand, title, description), now(), now()
+    FROM bench_feed_copy
+    RETURNING id, sku
+), texts AS (
+    INSERT INTO marketplace_producttranslation (product_id, language, title, description)
+    SELECT p.id, 'en', c.title, c.description FROM products p JOIN bench_feed_copy c ON c.id = p.sku
+), stocks AS (
+    INSERT INTO marketplace_stock (product_id, on_hand, reserved, updated_at)
+    SELECT p.id, c.quantity::integer, 0, now() FROM products p JOIN bench_feed_copy c ON c.id = p.sku
+)
+INSERT INTO marketplace_stockmovement (product_id, kind, on_hand_delta, reserved_delta,
+    on_hand_after, reserved_after, note, created_at)
+SELECT p.id, 'import', c.quantity::integer, 0, c.quantity::integer, 0, '', now()
+FROM products p JOIN bench_feed_copy c ON c.id = p.sku WHERE c.quantity::integer <> 0
+"""
+
+
+def sql_only(store: Store) -> float:
+    """Seconds for SQL_ONLY into `store` (rolled back), after `copy_rows`."""
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        started = time.perf_counter()
+        cursor.execute(SQL_ONLY, {"store": store.pk})
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        elapsed = time.perf_counter() - started
+        cursor.execute("ROLLBACK")
+        cursor.execute("DROP TABLE bench_feed_copy")
+    return elapsed
 
 
 def main() -> None:
@@ -142,6 +186,14 @@ def main() -> None:
         copied, copy_s = copy_rows(path)
         print(
             f"COPY         : {copied:>7} rows in {copy_s:10.1f} s = {copied / copy_s:8.0f} rows/s"
+        )
+        other = Store.objects.create(
+            code=f"bench-sql-{suffix}", name="Bench SQL", order_prefix=f"S{suffix[:6].upper()}"
+        )
+        sql_s = sql_only(other)
+        print(
+            f"SQL alone    : {copied:>7} rows in {sql_s:10.1f} s = {copied / sql_s:8.0f} rows/s"
+            f"  (the same writes from the COPY table, no Python: {copy_s / sql_s:.2f} of COPY)"
         )
         print(
             f"first import / COPY = {copy_s / first_s:.2f}; re-import / first = "
