@@ -1411,6 +1411,7 @@ class LetzshopAccountAdmin(StoreScopedAdmin):
                 for order in orders.order_by("-placed_at")[:20]
             ],
             "sync_logs": SyncLog.objects.filter(account=account)[: self.SYNC_LOGS_SHOWN],
+            "rejected_shipments": account.rejected_shipments.all()[: self.SYNC_LOGS_SHOWN],
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra)

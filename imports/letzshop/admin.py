@@ -20,6 +20,7 @@ from imports.letzshop.models import (
     HistoricalImport,
     LetzshopAccount,
     OrderException,
+    RejectedShipment,
     SyncLog,
 )
 from marketplace.models import Order
@@ -279,6 +280,17 @@ class SyncLogAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["outcome", "operation"]
     list_select_related = ["account__store"]
+
+
+@admin.register(RejectedShipment)
+class RejectedShipmentAdmin(ReadOnlyAdmin):
+    """Shipments the sync could not import (deleted once one imports)."""
+
+    list_display = [
+        "last_seen_at", "account", "number", "external_id", "field", "reason", "times_seen"
+    ]  # fmt: skip
+    list_select_related = ["account__store"]
+    search_fields = ["number", "external_id", "account__store__code"]
 
 
 @admin.register(FulfilmentTask)

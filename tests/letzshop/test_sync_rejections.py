@@ -4,6 +4,7 @@ sync, the other shipments, later pages or the back office."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from django.urls import reverse
@@ -211,6 +212,26 @@ def test_sync_now_reports_a_bad_shipment_and_imports_the_good_one(
         "expected an email address, got &#x27;not an address&#x27;." in page
     )
     assert imported(catalogue_store) == ["S-1", "S-2", "S-3", "S-4"]
+
+    page = client.get(reverse("backoffice:letzshop_letzshopaccount_change", args=[account.pk]))
+    rows = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>\s*<td>(\d+)</td>",
+        page.content.decode().split('id="rejected-shipments"')[1],
+    )
+    assert rows == [
+        ("H-BAD", "order.email", "expected an email address, got &#x27;not an address&#x27;", "1")
+    ]
+
+
+def test_rejected_shipments_are_listed_in_the_platform_admin(admin_client, account, letzshop):
+    letzshop.add_shipments([shipment(letzshop, "S-BAD", "H-BAD", email="not an address")])
+    services.sync_account(account)
+
+    page = admin_client.get(reverse("admin:letzshop_rejectedshipment_changelist"))
+
+    assert page.status_code == 200
+    assert "H-BAD" in page.content.decode()
+    assert "expected an email address" in page.content.decode()
 
 
 def test_sync_now_shows_an_unexpected_error_as_a_message(
