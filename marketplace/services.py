@@ -1005,10 +1005,12 @@ def change_shipment_tracking(
     shipment: Shipment, *, carrier: str, tracking_number: str, actor=None, note: str = ""
 ) -> bool:
     """Relabel a parcel: the same Shipment (same lines, same units, stock untouched) gets
-    a new carrier and tracking number, with an OrderEvent saying from what to what. No
-    new Shipment, which would count its units twice; no email. Used when Letzshop is
-    given a new tracking for a shipped order. The same tracking again is a no-op (False).
-    Raises DomainError when the order has another parcel with that tracking."""
+    a new carrier and tracking number (its old tracking URL is dropped), with an
+    OrderEvent saying from what to what, and the shopper gets the shipment email again
+    with the new tracking. No new Shipment, which would count its units twice. Used when
+    Letzshop is given a new tracking for a shipped order. The same tracking again is a
+    no-op (False). Raises DomainError when the order has another parcel with that
+    tracking."""
     carrier, tracking_number = _clean_tracking(carrier, tracking_number)
     with transaction.atomic():
         locked = _lock_order(shipment.order)
@@ -1025,7 +1027,8 @@ def change_shipment_tracking(
                 % {"tracking": tracking_number}
             )
         current.carrier, current.tracking_number = carrier, tracking_number
-        current.save(update_fields=["carrier", "tracking_number"])
+        current.tracking_url = ""
+        current.save(update_fields=["carrier", "tracking_number", "tracking_url"])
         OrderEvent.objects.create(
             order=locked,
             actor=actor,
@@ -1034,7 +1037,14 @@ def change_shipment_tracking(
             note=note
             or f"Tracking changed from {old} to {current.get_carrier_display()} {tracking_number}",
         )
+        _notify(
+            notifications.queue_order_shipped_email,
+            locked,
+            tracking_number,
+            current.get_carrier_display(),
+        )
     shipment.carrier, shipment.tracking_number = carrier, tracking_number
+    shipment.tracking_url = ""
     return True
 
 

@@ -331,4 +331,8 @@ def test_new_tracking_on_a_shipped_order_relabels_the_local_parcel_then_is_sent(
     )
     assert Order.objects.get(pk=order.pk).status == Order.Status.SHIPPED
     assert StockMovement.objects.count() == movements
-    assert OutboundEmail.objects.count() == emails
+    # The shopper is told the new tracking: one more shipment email, with it.
+    assert OutboundEmail.objects.count() == emails + 1
+    email = OutboundEmail.objects.order_by("id").last()
+    assert (email.template_code, email.to) == ("order_shipped", order.email)
+    assert (email.context["tracking_number"], email.context["carrier"]) == ("DHL2", "DHL")
