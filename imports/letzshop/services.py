@@ -413,7 +413,7 @@ class _Catalogue:
                     )
                 if variant.get("sku"):
                     skus.add(variant["sku"])
-        self.by_gtin: dict[str, Product] = {}
+        self.by_gtin: dict[str, list[Product]] = {}
         self.by_sku: dict[str, Product] = {}
         products = Product.objects.filter(store=store).filter(
             Q(gtin__in=gtins - {""}) | Q(sku__in=skus)
@@ -421,16 +421,18 @@ class _Catalogue:
         # Active products first, then oldest: the same pick every time.
         for product in sorted(products, key=lambda p: (not p.is_active, p.pk)):
             if product.gtin:
-                self.by_gtin.setdefault(_gtin_key(product.gtin), product)
+                self.by_gtin.setdefault(_gtin_key(product.gtin), []).append(product)
             self.by_sku.setdefault(product.sku, product)
 
     def match(self, variant: dict) -> Product | None:
+        """The product of the variant's GTIN (when several of the store's products share
+        it, the one with the variant's SKU, else the first active, oldest), else of its
+        SKU, else None."""
         number = (variant.get("tradeId") or {}).get("number")
-        if number and _gtin_key(number) in self.by_gtin:
-            return self.by_gtin[_gtin_key(number)]
-        if variant.get("sku"):
-            return self.by_sku.get(variant["sku"])
-        return None
+        sku = variant.get("sku") or ""
+        if number and (candidates := self.by_gtin.get(_gtin_key(number))):
+            return next((p for p in candidates if p.sku == sku), candidates[0])
+        return self.by_sku.get(sku) if sku else None
 
 
 @dataclass

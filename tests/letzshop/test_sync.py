@@ -10,7 +10,7 @@ from django.db import connection
 
 from imports.letzshop import services
 from imports.letzshop.models import InventoryUnit, LetzshopAccount, OrderException, SyncLog
-from marketplace.models import Order, Stock, StockMovement
+from marketplace.models import Order, Product, Stock, StockMovement
 
 
 def _orders(store):
@@ -162,6 +162,21 @@ def test_unknown_gtin_gives_an_exception_and_the_order_is_imported(account, cata
     )
     assert exception.order.external_id == "S-3"
     assert exception.order_line.product is None and exception.order_line.quantity == 1
+
+
+def test_a_gtin_shared_by_two_products_matches_the_one_with_the_units_sku(
+    account, catalogue_store, make_product
+):
+    Product.objects.filter(store=catalogue_store, sku="MUG-RED").delete()
+    make_product(catalogue_store, "MUG-OLD", title="Old mug", price="12.50", gtin="5400000000010")
+    make_product(catalogue_store, "MUG-RED", title="Red mug", price="12.50", gtin="5400000000010")
+
+    services.sync_account(account)
+
+    line = Order.objects.get(store=catalogue_store, external_id="S-1").lines.get(sku="MUG-RED")
+    assert line.product.sku == "MUG-RED"
+    assert Stock.objects.get(product=line.product).reserved == 3  # S-1 and S-2 mugs
+    assert Stock.objects.get(product__sku="MUG-OLD").reserved == 0
 
 
 def test_wrong_api_key_is_recorded_on_the_account(account):
