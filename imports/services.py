@@ -58,6 +58,7 @@ from imports.feeds import (
     RejectedRow,
     RowError,
     StockRow,
+    _normalise,
     read_feed,
     write_csv_row,
 )
@@ -1241,7 +1242,11 @@ _AVAILABILITY_TEXT = {
 }
 
 
-def _attribute_keys(store: Store) -> list[str]:
+def _attribute_columns(store: Store) -> list[tuple[str, list[str]]]:
+    """The attribute columns of the store's feed: (header, the attribute keys it holds).
+    Keys the importer would read as the same column (`_normalise`: case, spaces, "g:")
+    share one column, headed by the first in sorted order; keys that would read as one of
+    EXPORT_COLUMNS are left out."""
     table = Product._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -1249,22 +1254,27 @@ def _attribute_keys(store: Store) -> list[str]:
             "WHERE store_id = %s AND is_active AND jsonb_typeof(attributes) = 'object'",
             [store.pk],
         )
-        keys = {k for (k,) in cursor.fetchall()}
+        keys = sorted(k for (k,) in cursor.fetchall() if k.strip())
     reserved = set(EXPORT_COLUMNS)
-    return sorted(k for k in keys if k.strip().lower().removeprefix("g:") not in reserved)
+    columns: dict[str, list[str]] = {}
+    for key in keys:
+        if (name := _normalise(key)) not in reserved:
+            columns.setdefault(name, []).append(key)
+    return [(spellings[0], spellings) for spellings in columns.values()]
 
 
 def export_feed_lines(store: Store, language: str) -> Iterator[str]:
     """The store's active products as a Letzshop / Google Shopping feed in `language`,
     tab-separated, one text line at a time (header first). Columns: EXPORT_COLUMNS, then
-    one per `attributes` key (non-text values as JSON). A product without a text in
+    one per `attributes` key (keys differing only in case share one; non-text values as
+    JSON). A product without a text in
     `language` uses the store's language, then English, then any. Every cell goes
     through `escape_formula`; importing the result gives back the same catalogue."""
     if language not in LANGUAGE_CODES:
         raise ValueError(f"unknown language {language!r}")
     writer = csv.writer(_Echo(), delimiter="\t", lineterminator="\n")
-    extra = _attribute_keys(store)
-    yield writer.writerow(EXPORT_COLUMNS + extra)
+    extra = _attribute_columns(store)
+    yield write_csv_row(writer, EXPORT_COLUMNS + [header for header, _keys in extra])
     products = (
         Product.objects.filter(store=store, is_active=True)
         .select_related("stock")
@@ -1298,8 +1308,8 @@ def export_feed_lines(store: Store, language: str) -> Iterator[str]:
             p.group_id,
             str(stock.on_hand) if stock is not None else "",
         ]
-        for key in extra:
-            value = attributes.get(key, "")
+        for _header, keys in extra:
+            value = next((attributes[k] for k in keys if k in attributes), "")
             values.append(
                 value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             )

@@ -156,3 +156,24 @@ def test_admin_downloads_a_feed(client, platform_admin, shopper, store, make_pro
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="{store.code}-en.tsv"'
     assert b"".join(response.streaming_content).decode().startswith("id\ttitle\tdescription\t")
+
+
+def test_attribute_columns_are_formula_safe_and_one_per_name_whatever_the_case(make_store):
+    source = make_store()
+    header = "id\ttitle\tprice\tColor\t@cmd\n"
+    import_product_feed(source, (header + "A\tMug A\t1.00\tred\tx\n").encode())
+    import_product_feed(source, b"id\ttitle\tprice\tcolor\nB\tMug B\t2.00\tblue\n")
+    assert Product.objects.get(store=source, sku="B").attributes == {"color": "blue"}
+
+    exported = _export(source, "en")
+    rows = list(csv.reader(io.StringIO(exported), delimiter="\t"))
+    assert rows[0][-2:] == ["'@cmd", "Color"]
+    assert [(row[0], row[-2], row[-1]) for row in rows[1:]] == [
+        ("A", "x", "red"),
+        ("B", "", "blue"),
+    ]
+
+    copy = make_store()
+    report = import_product_feed(copy, exported.encode())
+    assert (report.read, report.rejected) == (2, 0), report.errors
+    assert Product.objects.get(store=copy, sku="B").attributes == {"Color": "blue"}
