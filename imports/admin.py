@@ -61,9 +61,16 @@ class ImportJobAdmin(admin.ModelAdmin):
             )
         return super().change_view(request, object_id, form_url, extra)
 
-    @admin.action(description=_("Run again (also a job left running by a dead worker)"))
+    @admin.action(
+        description=_(
+            "Run again (also a job left running by a dead worker, or queued with its task lost)"
+        )
+    )
     def run_again(self, request, queryset):
-        count = sum(run_job_again(job) for job in queryset)
+        jobs = list(queryset)
+        for job in jobs:
+            run_job_again(job)
+        count = len(jobs)
         self.message_user(
             request,
             ngettext("%d job queued again.", "%d jobs queued again.", count) % count,

@@ -83,6 +83,7 @@ __all__ = [
     "check_feed_url",
     "create_import_job",
     "export_product_feed",
+    "fail_queued_job",
     "import_product_feed",
     "run_import_job",
 ]
@@ -756,7 +757,8 @@ def import_product_feed(
     changes are `import` movements by `actor`. Idempotent: importing the same file again
     reports every row unchanged and writes nothing. Big files go through an ImportJob.
 
-    Raises ValueError for an unknown language and FeedError when the file as a whole
+    Raises ValueError for an unknown language, ImportBusy while another import of the
+    store runs (the same advisory lock as jobs), and FeedError when the file as a whole
     cannot be read (missing, empty, binary, unknown header); nothing is written then.
     Bad rows do not raise: they are counted and listed in the report.
     """
@@ -764,12 +766,18 @@ def import_product_feed(
         raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGE_CODES}")
     info = FeedInfo()
     report = ImportReport(language=language)
-    with _open(source) as stream:
+    with _store_import_lock(store.pk) as acquired, _open(source) as stream:
+        if not acquired:
+            raise ImportBusy(_busy(store))
         _import_stream(
             store, stream, language=language, actor=actor, report=report, info=info,
             batch_size=batch_size,
         )  # fmt: skip
     return report
+
+
+def _busy(store: Store) -> str:
+    return f"Another import of store {store.code} is running; try again when it has finished."
 
 
 # --- import jobs ----------------------------------------------------------------------
@@ -829,26 +837,39 @@ def _queue(job: ImportJob) -> None:
         try:
             run_import.apply_async(args=[job.pk], task_id=job.task_id)
         except Exception:
-            # The job stays queued; "run again" in the admin queues it once more.
             logger.exception("could not queue import job %s", job.public_id)
+            fail_queued_job(job.pk, QUEUE_UNREACHABLE)
 
     transaction.on_commit(send)
 
 
-def run_job_again(job: ImportJob) -> bool:
-    """Queue a finished job, or one left running by a dead worker, once more (after
-    commit). Returns False for a job still queued. A job really still running is safe:
-    the store's advisory lock makes the new run wait for it."""
-    with transaction.atomic():
-        updated = (
-            ImportJob.objects.filter(pk=job.pk)
-            .exclude(status=ImportJob.Status.QUEUED)
-            .update(status=ImportJob.Status.QUEUED, task_id=str(uuid.uuid4()))
+QUEUE_UNREACHABLE = (
+    "The task queue could not be reached, so the import did not start: run it again."
+)
+
+
+def fail_queued_job(job_id: int, message: str) -> bool:
+    """Mark job `job_id` failed with `message` if it is still queued (its task could not
+    be sent, or gave up waiting for another import of the store), so that nobody waits
+    for it and "Run again" applies. Returns whether it was."""
+    return bool(
+        ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.QUEUED).update(
+            status=ImportJob.Status.FAILED, error_message=message, finished_at=timezone.now()
         )
-        if updated:
-            job.refresh_from_db()
-            _queue(job)
-    return bool(updated)
+    )
+
+
+def run_job_again(job: ImportJob) -> None:
+    """Queue `job` once more (after commit): a finished one, one left running by a dead
+    worker, or a queued one whose task was lost (a broker restarted). Safe whatever the
+    job's state: a run waits for the store's advisory lock and a finished job is not run
+    again, so a second task for the same job is a no-op."""
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.QUEUED, task_id=str(uuid.uuid4())
+        )
+        job.refresh_from_db()
+        _queue(job)
 
 
 @contextlib.contextmanager
@@ -1099,7 +1120,7 @@ def run_import_job(
         return job
     with _store_import_lock(job.store_id) as acquired:
         if not acquired:
-            raise ImportBusy(f"another import of store {job.store.code} is running")
+            raise ImportBusy(_busy(job.store))
         claimed = (
             ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.QUEUED, ImportJob.Status.RUNNING])
             .update(

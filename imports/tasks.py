@@ -6,18 +6,24 @@ from celery import shared_task
 from django.conf import settings
 
 from imports import images
-from imports.services import ImportBusy, run_import_job
+from imports.models import ImportJob
+from imports.services import ImportBusy, fail_queued_job, run_import_job
 
 
 @shared_task(bind=True, acks_late=True, max_retries=120)
 def run_import(self, job_id: int) -> str:
     """Run ImportJob `job_id` (`imports.services.run_import_job`). While another import
-    of the same store holds its lock, retry after WIZAMART_IMPORT_RETRY_SECONDS. A
+    of the same store holds its lock, retry after WIZAMART_IMPORT_RETRY_SECONDS; after
+    max_retries the job is marked failed with the reason, never left queued. A
     worker killed mid-job leaves the message unacknowledged: it is delivered again and
     the job re-run, which ends correct."""
     try:
         job = run_import_job(job_id)
     except ImportBusy as exc:
+        if self.request.retries >= self.max_retries:
+            waited = self.max_retries * settings.WIZAMART_IMPORT_RETRY_SECONDS // 60
+            fail_queued_job(job_id, f"{exc} Gave up waiting after {waited} minutes: run it again.")
+            return ImportJob.Status.FAILED
         raise self.retry(exc=exc, countdown=settings.WIZAMART_IMPORT_RETRY_SECONDS) from exc
     return job.status
 

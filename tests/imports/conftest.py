@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import connection
 
 # A Letzshop feed with the quirks real merchants send: a UTF-8 BOM, semicolons, a
 # decimal comma, one Windows-1252 line, a quoted description over two lines, and one
@@ -37,3 +39,15 @@ def letzshop_feed(count: int, *, start: int = 1, price: str = "9.90") -> bytes:
     for n in range(start, start + count):
         lines.append(f"P-{n:04d}\tProduct {n}\tText {n}\t{price} EUR\t3\tAcme")
     return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def other_connection():
+    """A second database session (autocommit), e.g. to hold a store's import lock."""
+    params = connection.get_connection_params()
+    conn = psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password")},
+        autocommit=True,
+    )
+    yield conn
+    conn.close()

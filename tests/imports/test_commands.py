@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from imports.letzshop.models import LetzshopAccount
+from imports.services import _LOCK_NAMESPACE
 from marketplace.models import (
     Membership,
     Product,
@@ -20,7 +21,7 @@ from marketplace.models import (
     Store,
 )
 from tests.conftest import FEEDS_DIR
-from tests.imports.conftest import QUIRKY_FEED
+from tests.imports.conftest import QUIRKY_FEED, letzshop_feed
 
 
 def test_import_products_prints_counts_and_rejected_lines(store, tmp_path):
@@ -143,3 +144,17 @@ def test_seed_demo_twice_changes_nothing(demo_var_dir):
     assert get_user_model().objects.count() == users == 3
     assert Membership.objects.count() == 1
     assert first.splitlines()[-3:] == second.splitlines()[-3:]
+
+
+def test_import_products_waits_for_no_one_and_says_another_import_runs(
+    store, tmp_path, other_connection
+):
+    other_connection.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, store.pk])
+    feed = tmp_path / "feed.tsv"
+    feed.write_bytes(letzshop_feed(2))
+    with pytest.raises(CommandError) as error:
+        call_command("import_products", "--store", store.code, str(feed))
+    assert str(error.value) == (
+        f"Another import of store {store.code} is running; try again when it has finished."
+    )
+    assert Product.objects.filter(store=store).count() == 0

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-import psycopg
 import pytest
 from celery.exceptions import Retry
 from django.core.files.base import ContentFile
-from django.db import connection
 
 from imports import tasks
 from imports.feeds import RowError
 from imports.models import ImportJob, ImportRowError
 from imports.services import (
     _LOCK_NAMESPACE,
+    QUEUE_UNREACHABLE,
     ImportBusy,
     create_import_job,
     run_import_job,
@@ -135,25 +134,37 @@ def test_a_finished_job_is_not_run_twice_until_asked_again(
     assert (job.runs, job.status) == (1, ImportJob.Status.SUCCEEDED)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        assert run_job_again(job) is True
-        assert run_job_again(job) is False  # already queued
-    assert len(callbacks) == 1
+        run_job_again(job)
+        run_job_again(job)  # asked twice: two tasks, one run
+    assert len(callbacks) == 2
     job.refresh_from_db()
     assert job.status == ImportJob.Status.QUEUED
+    run_import_job(job.pk)
     run_import_job(job.pk)
     assert _counts(job) == (3, 0, 0, 3, 0)
     assert job.runs == 2
 
 
-@pytest.fixture
-def other_connection():
-    params = connection.get_connection_params()
-    conn = psycopg.connect(
-        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password")},
-        autocommit=True,
-    )
-    yield conn
-    conn.close()
+def test_a_job_whose_task_cannot_be_sent_fails_with_the_reason_and_runs_again(
+    store, monkeypatch, django_capture_on_commit_callbacks
+):
+    def unreachable(*args, **kwargs):
+        raise ConnectionRefusedError("redis is down")
+
+    with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
+        patched.setattr(tasks.run_import, "apply_async", unreachable)
+        job = _job(store, letzshop_feed(3))
+    job.refresh_from_db()
+    assert (job.status, job.error_message) == (ImportJob.Status.FAILED, QUEUE_UNREACHABLE)
+    assert job.finished_at is not None
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run_job_again(job)
+    assert len(callbacks) == 1
+    run_import_job(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error_message) == (ImportJob.Status.SUCCEEDED, "")
+    assert Product.objects.filter(store=store).count() == 3
 
 
 def test_second_import_of_a_store_waits_for_the_first(
@@ -186,6 +197,23 @@ def test_second_import_of_a_store_waits_for_the_first(
     other_connection.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, store.pk])
     assert tasks.run_import(job.pk) == ImportJob.Status.SUCCEEDED
     assert Product.objects.filter(store=store).count() == 3
+
+
+def test_a_job_that_waits_past_its_retries_fails_with_the_reason(store, other_connection, settings):
+    settings.WIZAMART_IMPORT_RETRY_SECONDS = 30
+    other_connection.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, store.pk])
+    job = _job(store, letzshop_feed(3))
+
+    result = tasks.run_import.apply(args=[job.pk], retries=tasks.run_import.max_retries)
+
+    assert result.get() == ImportJob.Status.FAILED
+    job.refresh_from_db()
+    assert (job.status, job.runs) == (ImportJob.Status.FAILED, 0)
+    assert job.error_message == (
+        f"Another import of store {store.code} is running; try again when it has finished. "
+        "Gave up waiting after 60 minutes: run it again."
+    )
+    assert Product.objects.count() == 0
 
 
 def test_unreadable_file_fails_the_job_with_the_reason(store):

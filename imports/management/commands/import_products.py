@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from imports.feeds import FeedError
-from imports.services import import_product_feed
+from imports.services import ImportBusy, import_product_feed
 from marketplace.models import LANGUAGE_CODES, Store
 
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown store code {options['store']!r}.") from None
         try:
             report = import_product_feed(store, options["path"], language=options["language"])
-        except FeedError as exc:
+        except (FeedError, ImportBusy) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"{store.code}: {report.format} feed ({report.encoding}, "
