@@ -34,11 +34,14 @@ Two formats are recognised from the header line:
 * **Stock and price file** (`sku;quantity`, `id, price`, `sku;quantity;price`; no
   `title` column): sets stock on hand and/or price of products that already exist.
 
-Encoding: UTF-8 with or without BOM; a line that is not valid UTF-8 is decoded as
-Windows-1252; UTF-16 with a BOM, or without one when every other byte is NUL. Delimiter:
-the one of `, ; TAB |` found most in the header line. Line numbers are physical lines
-(header = line 1; a quoted field spanning lines counts each line). A cell starting with
-`'` followed by = + - @ TAB or CR loses the `'` (see `escape_formula`).
+Encoding: UTF-8 with or without BOM; a line that is not valid UTF-8 and holds no valid
+multi-byte UTF-8 character is decoded as Windows-1252 (a line mixing both is rejected:
+read either way it would come out garbled); UTF-16 with a BOM, or without one when every
+other byte is NUL. Delimiter: the one of `, ; TAB |` found most in the header line.
+Lines end with LF, CRLF or a lone CR. Line numbers are physical lines (header = line 1; a
+quoted field spanning lines counts each line). A cell (header cells included) starting
+with `'` followed by = + - @ TAB or CR loses the `'` (see `escape_formula`); then CRLF
+and a lone CR inside a cell become LF.
 
 What fails the whole file (FeedError) and what only rejects a row:
 
@@ -46,7 +49,13 @@ What fails the whole file (FeedError) and what only rejects a row:
   least 1% of its first 4 KB (and at least two bytes) are NUL; a stray NUL anywhere else
   rejects only its row ("contains a NUL byte", with the column).
 * A header naming a column twice (case-insensitive, `g:` ignored) is refused: which
-  cell would be meant is a guess.
+  cell would be meant is a guess. So is a header of more than MAX_COLUMNS columns.
+* A row with more cells than the header (non-empty ones) is rejected; a line of more
+  than MAX_LINE_CELLS cells is rejected without being split into cells.
+* A byte that is neither UTF-8 nor Windows-1252 (see above) rejects its row, naming
+  the column and the byte; in the header line it refuses the file.
+* A cell that starts with a quote and goes on after the closing quote (`"Best" screen`)
+  rejects its row: the CSV reader would drop the quote marks.
 * A quoted field may span lines, but a quote that is never closed would silently eat the
   rest of the file. So the row is rejected, naming the line the quote opened on and the
   lines it swallowed (which are not imported), when the file ends inside the quoted
@@ -62,7 +71,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from django.utils.text import slugify
 
@@ -90,6 +99,10 @@ QUANTITY_MAX = 2_147_483_647  # stock is a PostgreSQL integer
 # A quoted field longer than this is taken for a quote that is never closed: real
 # multi-line descriptions (even Shopify's Body (HTML)) stay far below it.
 MAX_QUOTED_LINES = 100
+# A header with more columns is a spreadsheet's formatting run wild, not a feed.
+MAX_COLUMNS = 1000
+# A line with more cells is rejected unsplit: the reader would build them all in memory.
+MAX_LINE_CELLS = 100 * MAX_COLUMNS
 BINARY_HEAD = 4096
 
 
@@ -184,6 +197,11 @@ def _utf16_variant(head: bytes) -> str | None:
     return None
 
 
+# A character of a line decoded as UTF-8 that came from a multi-byte sequence, and a
+# byte that could not be decoded (kept by the "surrogateescape" error handler).
+_UTF8_CHARACTER = re.compile("[^\x00-\x7f\udc80-\udcff]")
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
 NOT_TEXT = "This is not a text feed (binary data, or an unknown encoding)."
 
 
@@ -194,18 +212,36 @@ def _looks_binary(head: bytes) -> bool:
     return nuls >= 2 and nuls * 100 >= len(head)
 
 
-def _split_lines(chunks: Iterable, newline) -> Iterator:
-    """Lines (ending kept) from chunks of bytes or text."""
-    rest = newline[:0]
+_LINE_BYTES = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)")
+_LINE_TEXT = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
+
+
+def _split_lines(chunks: Iterable, *, text: bool = False) -> Iterator:
+    """Lines (ending kept) from chunks of bytes (or of str when `text`). CRLF, LF and a
+    lone CR (old Mac and Excel "CSV (Macintosh)" files) each end a line; the CSV reader
+    joins the lines of a quoted field again. A line's pieces are joined once, however
+    many chunks it spans."""
+    line, cr, lf = (_LINE_TEXT, "\r", "\n") if text else (_LINE_BYTES, b"\r", b"\n")
+    empty = cr[:0]
+    pieces: list = []
     for chunk in chunks:
         if not chunk:
             continue
-        parts = (rest + chunk).split(newline)
-        rest = parts.pop()
-        for part in parts:
-            yield part + newline
-    if rest:
-        yield rest
+        if cr not in chunk and lf not in chunk:
+            pieces.append(chunk)
+            continue
+        data = empty.join([*pieces, chunk]) if pieces else chunk
+        pieces = []
+        end = 0
+        for match in line.finditer(data):
+            if match.end() == len(data) and data[-1:] == cr:
+                break  # the next chunk may start with the LF of this CRLF
+            yield match.group()
+            end = match.end()
+        if end < len(data):
+            pieces.append(data[end:])
+    if pieces:
+        yield empty.join(pieces)
 
 
 def _decoded_lines(stream, info: FeedInfo) -> Iterator[str]:
@@ -213,8 +249,11 @@ def _decoded_lines(stream, info: FeedInfo) -> Iterator[str]:
 
     UTF-16 (detected by its BOM, or by NUL bytes on every other position) is decoded as a
     whole. Anything else is decoded line by line as UTF-8 (a BOM is dropped) or, for a
-    line that is not valid UTF-8, Windows-1252: a "\\n" byte never occurs inside a
-    multi-byte UTF-8 sequence, so per-line decoding is exact."""
+    line that is not valid UTF-8 and has no valid multi-byte UTF-8 character either,
+    Windows-1252: a CR or LF byte never occurs inside a multi-byte UTF-8 sequence, so
+    per-line decoding is exact. A byte that cannot be decoded (in a line that mixes
+    UTF-8 with other bytes, or one of the five bytes Windows-1252 leaves undefined) is
+    kept as a lone surrogate (U+DC80-U+DCFF), which rejects its row (see `_bad_cell`)."""
     chunks = _chunks(stream)
     head = b""
     for chunk in chunks:
@@ -231,18 +270,23 @@ def _decoded_lines(stream, info: FeedInfo) -> Iterator[str]:
                 yield decoder.decode(chunk)
             yield decoder.decode(b"", final=True)
 
-        yield from _split_lines(texts(), "\n")
+        yield from _split_lines(texts(), text=True)
         return
     if _looks_binary(head[:BINARY_HEAD]):
         raise FeedError(NOT_TEXT)
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
-    for raw in _split_lines(itertools.chain([head], chunks), b"\n"):
+    for raw in _split_lines(itertools.chain([head], chunks)):
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
-            info.encoding = "windows-1252"
-            yield raw.decode("cp1252", errors="replace")
+            line = raw.decode("utf-8", errors="surrogateescape")
+            # A line with valid UTF-8 characters beside the bad bytes is UTF-8 with an
+            # error: read as Windows-1252 its characters would come out garbled.
+            if _UTF8_CHARACTER.search(line) is None:
+                info.encoding = "windows-1252"
+                line = raw.decode("cp1252", errors="surrogateescape")
+            yield line
 
 
 def _sniff_delimiter(header_line: str) -> str:
@@ -303,15 +347,30 @@ def read_feed(
         raise FeedError("The file is empty.")
     if "\x00" in header_line:
         raise FeedError(NOT_TEXT)
+    undecoded = _UNDECODED.search(header_line)
+    if undecoded is not None:
+        raise FeedError(
+            f"The header line is not valid UTF-8: {_byte_at(undecoded)}. Save the file as UTF-8."
+        )
     info.delimiter = _sniff_delimiter(header_line)
+    # Counted before the CSV reader splits the line: a header of a few million
+    # delimiters would otherwise become as many cells.
+    width = header_line.count(info.delimiter) + 1
+    if width > MAX_COLUMNS:
+        raise FeedError(
+            f"The header line has {width:,} columns; a feed may have at most {MAX_COLUMNS:,}. "
+            "Delete the empty columns at its end (or save only the used range) and upload "
+            "it again."
+        )
 
-    source = _Lines(itertools.chain([header_line], lines))
+    source = _Lines(itertools.chain([header_line], lines), info.delimiter)
     reader = csv.reader(source, delimiter=info.delimiter)
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise FeedError(f"The header line cannot be read: {exc}") from exc
-    info.columns = [c.strip() for c in header]
+        raise FeedError(f"The header line cannot be read: {_csv_error(exc)}.") from exc
+    # Header cells are escaped like any other cell when we write a feed.
+    info.columns = [unescape_formula(c).strip() for c in header]
     _refuse_repeated_columns(info.columns)
     info.format = detect_format(info.columns)
 
@@ -320,8 +379,9 @@ def read_feed(
         rows = _shopify_rows(records, info.columns, currency)
         sku_column = "Variant SKU"
     elif info.format == STOCK:
-        rows = _stock_rows(records, info.columns, currency)
-        sku_column = _stock_sku_column(info.columns)
+        stock = stock_columns(info.columns)
+        rows = _stock_rows(records, info.columns, stock, currency)
+        sku_column = stock.sku
     else:
         rows = _letzshop_rows(records, info.columns, currency)
         sku_column = "id"
@@ -344,11 +404,22 @@ def read_feed(
 class _Lines:
     """The text lines handed to `csv.reader`. `ended` turns true when the reader asks
     for a line after the last one: within a record it only does so while a quoted field
-    is open, so a record read after that ends inside a quote that never closed."""
+    is open, so a record read after that ends inside a quote that never closed.
 
-    def __init__(self, lines: Iterator[str]):
+    Since `start_record`: `raw` holds the lines read (for `_text_after_quote`) and
+    `too_many` the most cells a line had beyond MAX_LINE_CELLS (such a line is handed
+    over as an empty line, so the reader never builds millions of cells)."""
+
+    def __init__(self, lines: Iterator[str], delimiter: str):
         self.lines = lines
+        self.delimiter = delimiter
         self.ended = False
+        self.raw: list[str] = []
+        self.too_many = 0
+
+    def start_record(self) -> None:
+        self.raw = []
+        self.too_many = 0
 
     def __iter__(self) -> _Lines:
         return self
@@ -358,7 +429,18 @@ class _Lines:
         if line is None:
             self.ended = True
             raise StopIteration
+        cells = line.count(self.delimiter) + 1
+        if cells > MAX_LINE_CELLS:
+            self.too_many = max(self.too_many, cells)
+            line = "\n"
+        self.raw.append(line)
         return line
+
+
+def _and(items: Iterable[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    *rest, last = items
+    return f"{', '.join(rest)} and {last}" if rest else last
 
 
 def _refuse_repeated_columns(columns: list[str]) -> None:
@@ -370,7 +452,7 @@ def _refuse_repeated_columns(columns: list[str]) -> None:
     for numbers in positions.values():
         if len(numbers) > 1:
             times = "twice" if len(numbers) == 2 else f"{len(numbers)} times"
-            where = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+            where = _and(map(str, numbers))
             first = columns[numbers[0] - 1]
             raise FeedError(
                 f"The header line is ambiguous: column '{first}' appears {times} (columns {where})."
@@ -379,8 +461,76 @@ def _refuse_repeated_columns(columns: list[str]) -> None:
 
 def _shown(value: str) -> str:
     """A cell as a row error shows it: at most 50 characters, NUL bytes (which the
-    database cannot store) written as \\x00."""
-    return value[:50].replace("\x00", "\\x00")
+    database cannot store) written as \\x00 and bytes that could not be decoded as
+    \\xff."""
+    value = value[:50].replace("\x00", "\\x00")
+    return _UNDECODED.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", value)
+
+
+def _byte_at(undecoded: re.Match) -> str:
+    return f"byte 0x{ord(undecoded.group()) - 0xDC00:02X} at character {undecoded.start() + 1}"
+
+
+def _bad_cell(start: int, cells: list[str], columns: list[str]) -> RowError | None:
+    """The RowError of the first cell with a NUL byte or a byte that could not be
+    decoded, or None."""
+    for index, cell in enumerate(cells):
+        undecoded = _UNDECODED.search(cell)
+        if "\x00" in cell:
+            reason = "contains a NUL byte"
+        elif undecoded is not None:
+            reason = (
+                f"not valid UTF-8: {_byte_at(undecoded)} of the cell (and the line "
+                "cannot be read as Windows-1252 either); save the file as UTF-8"
+            )
+        else:
+            continue
+        column = columns[index] if index < len(columns) else ""
+        return RowError(start, column, _shown(cell), reason)
+    return None
+
+
+_QUOTED = re.compile(r'"[^"]*(?:""[^"]*)*"')
+
+
+def _text_after_quote(raw: str, delimiter: str) -> tuple[int, str] | None:
+    """(index, text as written) of the first cell of the record `raw` that starts with
+    a quote and goes on after its closing quote (`"Best" screen`), or None. The CSV
+    reader would silently drop those quote marks."""
+    index = position = 0
+    while position < len(raw):
+        if raw[position] == '"':
+            quoted = _QUOTED.match(raw, position)
+            if quoted is None:
+                return None  # never closed: see `_unclosed_quote`
+            position = quoted.end()
+            if raw[position : position + 1] not in (delimiter, "\r", "\n", ""):
+                end = raw.find(delimiter, position)
+                text = raw[quoted.start() : None if end < 0 else end]
+                return index, text.rstrip("\r\n")
+        position = raw.find(delimiter, position)
+        if position < 0:
+            return None
+        position += 1
+        index += 1
+    return None
+
+
+def _csv_error(exc: csv.Error) -> str:
+    """What a CSV reader error means, in words for the person who uploaded the file."""
+    if "field larger than field limit" in str(exc):
+        return f"a cell is longer than the limit of {csv.field_size_limit():,} characters"
+    return "its quote marks cannot be read as CSV"
+
+
+def _one_newline(value: str) -> str:
+    """CRLF and a lone CR as LF: a lone CR in a text breaks the lines of a CSV file that
+    ends its lines with LF (a CSV writer leaves such a cell unquoted)."""
+    return value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
+
+
+def _too_many_cells(start: int, cells: int, width: int) -> RowError:
+    return RowError(start, "", "", f"row has {cells:,} cells, the header has {width:,}")
 
 
 def _unclosed_quote(start: int, end: int, cells: list[str], columns: list[str], at_eof: bool):
@@ -408,45 +558,56 @@ def _unclosed_quote(start: int, end: int, cells: list[str], columns: list[str], 
 def _records(
     reader, source: _Lines, columns: list[str]
 ) -> Iterator[tuple[int, list[str] | RowError]]:
-    """(start line, cells) for each non-blank record; malformed records as RowError."""
+    """(start line, cells) for each non-blank record; malformed records as RowError.
+    Cells lose their formula guard (`unescape_formula`) and have their line breaks
+    made LF (`_one_newline`)."""
     width = len(columns)
     previous_end = reader.line_num
     while True:
         start = previous_end + 1
+        source.start_record()
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             previous_end = reader.line_num
-            yield start, RowError(start, "", "", f"unreadable row: {exc}")
+            yield start, RowError(start, "", "", f"unreadable row: {_csv_error(exc)}")
             continue
         previous_end = reader.line_num
+        if source.too_many:
+            yield start, _too_many_cells(start, source.too_many, width)
+            continue
         joined = "".join(cells)
         if not joined or joined.isspace():
             continue
+        if "'" in joined:
+            cells = [unescape_formula(c) if c[:1] == "'" else c for c in cells]
+        if "\r" in joined:
+            cells = [_one_newline(c) for c in cells]
         if source.ended or previous_end - start >= MAX_QUOTED_LINES:
             error = _unclosed_quote(start, previous_end, cells, columns, source.ended)
             if error is not None:
                 yield start, error
                 continue
-        if "\x00" in joined:
-            index = next(i for i, c in enumerate(cells) if "\x00" in c)
+        if "\x00" in joined or _UNDECODED.search(joined):
+            error = _bad_cell(start, cells, columns)
+            if error is not None:
+                yield start, error
+                continue
+        raw = "".join(source.raw)
+        after_quote = _text_after_quote(raw, source.delimiter) if '"' in raw else None
+        if after_quote is not None:
+            index, text = after_quote
             column = columns[index] if index < width else ""
-            yield start, RowError(start, column, _shown(cells[index]), "contains a NUL byte")
-            continue
-        if "'" in joined:
-            cells = [unescape_formula(c) if c[:1] == "'" else c for c in cells]
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
-            yield (
-                start,
-                RowError(
-                    start,
-                    "",
-                    "",
-                    f"row has {len(cells)} fields but the header has {width}",
-                ),
+            reason = (
+                "a quoted cell must end at its closing quote; write quote marks inside a "
+                "cell as two quote marks, or don't start the cell with one"
             )
+            yield start, RowError(start, column, _shown(text), reason)
+            continue
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            yield start, _too_many_cells(start, len(cells), width)
             continue
         yield start, cells[:width] + [""] * (width - len(cells))
 
@@ -469,9 +630,12 @@ def unescape_formula(value: str) -> str:
 
 
 def write_csv_row(writer, values):
-    """Write one row through a `csv.writer`, escaping formulas in every text cell.
-    Returns what `writer.writerow` returns."""
-    return writer.writerow([escape_formula(v) if isinstance(v, str) else v for v in values])
+    """Write one row through a `csv.writer`: in every text cell CRLF and a lone CR
+    become LF (a writer ending lines with LF leaves a lone CR unquoted, and the line
+    would break), then formulas are escaped. Returns what `writer.writerow` returns."""
+    return writer.writerow(
+        [escape_formula(_one_newline(v)) if isinstance(v, str) else v for v in values]
+    )
 
 
 # --- values ---------------------------------------------------------------------------
@@ -947,17 +1111,42 @@ def _shopify_variant(
 # --- stock and price ------------------------------------------------------------------
 
 
-def _stock_sku_column(columns: list[str]) -> str:
-    by_name = {_normalise(c): c for c in reversed(columns)}
-    return next(by_name[n] for n in STOCK_SKU_COLUMNS if n in by_name)
+class StockColumns(NamedTuple):
+    """The header cells, as the file spells them, a stock and price file is read from."""
+
+    sku: str
+    quantity: str | None
+    price: str | None
 
 
-def _stock_rows(records, columns: list[str], currency: str) -> Iterator[StockRow | RejectedRow]:
-    names = [_normalise(c) for c in columns]
-    sku_index = names.index(next(n for n in STOCK_SKU_COLUMNS if n in names))
-    qty_name = next((n for n in STOCK_QUANTITY_COLUMNS if n in names), None)
-    qty_index = names.index(qty_name) if qty_name else None
-    price_index = names.index("price") if "price" in names else None
+def stock_columns(columns: list[str]) -> StockColumns:
+    """Which of the header cells `columns` hold the SKU, the quantity and the price of a
+    stock and price file. Raises FeedError when more than one cell could be the same
+    one (`sku;qty;stock`): which is meant is a guess. Other columns are ignored."""
+
+    def the_one(names: tuple[str, ...], what: str) -> str | None:
+        found = [c for c in columns if _normalise(c) in names]
+        if len(found) > 1:
+            raise FeedError(
+                f"The header line is ambiguous: columns {_and(repr(c) for c in found)} "
+                f"could each be the {what}. Keep one of them, or rename the others."
+            )
+        return found[0] if found else None
+
+    sku = the_one(STOCK_SKU_COLUMNS, "SKU")
+    if sku is None:
+        raise FeedError("A stock and price file needs a sku (or id) column.")
+    return StockColumns(
+        sku, the_one(STOCK_QUANTITY_COLUMNS, "quantity"), the_one(("price",), "price")
+    )
+
+
+def _stock_rows(
+    records, columns: list[str], stock: StockColumns, currency: str
+) -> Iterator[StockRow | RejectedRow]:
+    sku_index = columns.index(stock.sku)
+    qty_index = columns.index(stock.quantity) if stock.quantity is not None else None
+    price_index = columns.index(stock.price) if stock.price is not None else None
     for line, cells in records:
         if isinstance(cells, RowError):
             yield RejectedRow(line, [cells])

@@ -62,7 +62,7 @@ def test_utf16_files_are_read(store, encoding, bom, detected):
     )
     first = Product.objects.get(sku="LB-1")
     assert first.translation("en").title == "Kächmass"
-    assert first.translation("en").description == "zwou\r\nLinnen"
+    assert first.translation("en").description == "zwou\nLinnen"  # CRLF in a text is LF
     assert first.price == Decimal("3.20")
     assert Product.objects.get(sku="LB-2").translation("en").title == "Éislek"
 
