@@ -4,9 +4,12 @@ Two formats are recognised from the header line:
 
 * **Letzshop / Google Shopping feed** (`id, title, description, link, image_link,
   additional_image_link, availability, price, sale_price, brand, gtin, mpn, condition,
-  google_product_category, product_type, item_group_id, quantity`, plus any extra
-  columns). Header names are matched case-insensitively and a `g:` prefix is ignored.
-  `id` is the SKU. `quantity` is optional; without it stock is left as it is.
+  google_product_category, product_type, item_group_id, quantity, vat_rate`, plus any
+  extra columns). Header names are matched case-insensitively and a `g:` prefix is
+  ignored. `id` is the SKU. `quantity` is optional; without it stock is left as it is.
+  `vat_rate` (percent: `17`, `17,00`, `17 %`) is optional; an empty cell, or no such
+  column, leaves an existing product's rate as it is and gives a new one the store's
+  default.
 * **Shopify product export CSV** (`Handle, Title, ..., Variant Price, ...`). Rows of one
   handle are consecutive; the first carries the product data, the following ones carry
   more variants or more images. Every variant row becomes its own product:
@@ -640,24 +643,35 @@ def write_csv_row(writer, values):
 
 # --- values ---------------------------------------------------------------------------
 
-_PRICE = re.compile(r"^(?:([A-Za-z]{3}|€)\s*)?([-+]?[0-9][0-9.,' ]*)\s*(?:([A-Za-z]{3}|€))?$")
+_PRICE = re.compile(
+    r"^(?:([A-Za-z]{3}|€)\s*)?([-+]?[0-9][0-9.,' \u00a0\u202f]*?)\s*(?:([A-Za-z]{3}|€))?$"
+)
+# A space, no-break space (French Excel), narrow no-break space or ' (Swiss) is read
+# only between groups of three digits, the same one throughout: `1 234,56`.
+_THOUSANDS = re.compile(r"[-+]?[0-9]{1,3}([ \u00a0\u202f'])[0-9]{3}(?:\1[0-9]{3})*(?:[.,][0-9]+)?")
+_THOUSANDS_SEPARATOR = re.compile("[ \u00a0\u202f']")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d{1,2}")
 _CENT = Decimal("0.01")
 
 
 def parse_price(text: str, currency: str) -> Decimal:
-    """ "12.50 EUR", "12,50", "EUR 1.234,50" -> Decimal with 2 places. Raises ValueError
-    with the reason."""
+    """ "12.50 EUR", "12,50", "EUR 1.234,50", "1 234,50" -> Decimal with 2 places. Only
+    the ASCII digits 0-9 are digits. Raises ValueError with the reason."""
     match = _PRICE.match(text.strip())
     if not match:
-        raise ValueError("not a price")
+        raise ValueError(_digits_hint("not a price", text))
     before, number, after = match.groups()
     if before and after:
         raise ValueError("not a price")
     code = (before or after or "").upper().replace("€", "EUR")
     if code and code != currency:
         raise ValueError(f"currency {code} is not the store's currency {currency}")
-    number = number.replace(" ", "").replace("'", "")
+    if _THOUSANDS_SEPARATOR.search(number):
+        if not _THOUSANDS.fullmatch(number):
+            raise ValueError(
+                "not a price: a space or ' may only separate thousands, as in 1 234,56"
+            )
+        number = _THOUSANDS_SEPARATOR.sub("", number)
     if "," in number and "." in number:
         if number.rfind(",") > number.rfind("."):
             number = number.replace(".", "").replace(",", ".")
@@ -681,10 +695,39 @@ def parse_price(text: str, currency: str) -> Decimal:
     return cents
 
 
+def _digits_hint(reason: str, text: str) -> str:
+    """`reason` (why `text` is not a number), naming digits of another script when it
+    has some (Python's int() and Decimal() would read them)."""
+    if any(c.isdigit() and not c.isascii() for c in text):
+        return f"{reason}: {ASCII_DIGITS}"
+    return reason
+
+
+VAT_RATE_EXPECTED = (
+    "VAT rate must be a percentage from 0 to 100 with at most 2 decimals, such as 17, 17.00 or 17 %"
+)
+_VAT_RATE = re.compile(r"([0-9]{1,3})(?:[.,]([0-9]{1,2}))?\s*%?", re.ASCII)
+
+
+def parse_vat_rate(text: str) -> Decimal:
+    """ "17", "17.00", "17,00", "17 %", "17%" -> Decimal("17.00"): a percentage from 0 to
+    100 with at most 2 decimals. Raises ValueError with the reason."""
+    match = _VAT_RATE.fullmatch(text.strip())
+    rate = None
+    if match is not None:
+        whole, decimals = match.groups()
+        rate = Decimal(f"{whole}.{decimals or '0'}").quantize(_CENT)
+    if rate is None or rate > 100:
+        raise ValueError(_digits_hint(VAT_RATE_EXPECTED, text))
+    return rate
+
+
 def gtin_type(gtin: str) -> str:
     """The Product.GtinType value of a GTIN, or ValueError with the reason it is invalid."""
     if not gtin.isdigit():
         raise ValueError("GTIN must contain digits only")
+    if not gtin.isascii():
+        raise ValueError(f"GTIN must contain digits only: {ASCII_DIGITS}")
     if len(gtin) not in (8, 12, 13, 14):
         raise ValueError(f"GTIN must have 8, 12, 13 or 14 digits, not {len(gtin)}")
     if int(gtin_check_digit(gtin[:-1])) != int(gtin[-1]):
@@ -705,20 +748,26 @@ def gtin_check_digit(body: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+ASCII_DIGITS = "only the digits 0-9 are read as digits"
+# What Decimal() reads, less what it reads beyond a merchant's numbers: digits of other
+# scripts, "_" between digits, infinities and NaNs.
+_QUANTITY = re.compile(r"[-+]?[0-9]+(?:[.,][0-9]*)?(?:[eE][-+]?[0-9]+)?", re.ASCII)
+
+
 def _quantity(text: str) -> int:
-    """A stock quantity: a whole number ("12", "12.0", "1e3") up to QUANTITY_MAX.
-    Raises ValueError with the reason. A negative number is returned (at least
-    -QUANTITY_MAX): the Letzshop and stock formats reject it, Shopify's counts it as 0."""
+    """A stock quantity: a whole number ("12", "12.0", "1e3") up to QUANTITY_MAX, in the
+    digits 0-9. Raises ValueError with the reason. A negative number is returned (at
+    least -QUANTITY_MAX): the Letzshop and stock formats reject it, Shopify's counts it
+    as 0."""
     text = text.strip()
     value: int | Decimal
     if text.isascii() and text.isdigit():
         value = int(text)
+    elif not _QUANTITY.fullmatch(text):
+        raise ValueError(_digits_hint("not a whole number", text))
     else:
-        try:
-            value = Decimal(text.replace(",", "."))
-        except InvalidOperation:
-            raise ValueError("not a whole number") from None
-        if not value.is_finite() or value != value.to_integral_value():
+        value = Decimal(text.replace(",", "."))
+        if value != value.to_integral_value():
             raise ValueError("not a whole number")
     if value > QUANTITY_MAX:
         raise ValueError(f"quantity must be a whole number from 0 to {QUANTITY_MAX}")
@@ -792,6 +841,7 @@ LETZSHOP_COLUMNS = {
     "product_type",
     "item_group_id",
     "quantity",
+    "vat_rate",
 }
 
 
@@ -873,6 +923,13 @@ def _letzshop_row(line, values, attributes, currency, label):
     if condition not in CONDITIONS:
         row.error(col("condition"), get("condition"), "condition must be new, refurbished or used")
 
+    vat_rate = None
+    if get("vat_rate").strip():
+        try:
+            vat_rate = parse_vat_rate(get("vat_rate"))
+        except ValueError as exc:
+            row.error(col("vat_rate"), get("vat_rate").strip(), str(exc))
+
     fields: dict[str, Any] = {
         "gtin": gtin,
         "gtin_type": kind,
@@ -899,6 +956,10 @@ def _letzshop_row(line, values, attributes, currency, label):
         ],
         "attributes": attributes,
     }
+    if vat_rate is not None:
+        # Only when given: an absent field keeps an existing product's rate and gives a
+        # new one the store's default (see `write_product_batch`).
+        fields["vat_rate"] = vat_rate
     if row.errors:
         return RejectedRow(line, row.errors)
     return FeedRow(line, sku, title, get("description").strip(), fields, on_hand)
@@ -950,8 +1011,11 @@ def _is_variant_level(column: str) -> bool:
 
 
 def _shopify_rows(records, columns: list[str], currency: str) -> Iterator[FeedRow | RejectedRow]:
-    """Group consecutive rows by handle, then emit one FeedRow per variant row."""
+    """Group consecutive rows by handle, then emit one FeedRow per variant row. A row of
+    a handle whose rows ended before (other handles came between) is rejected: it would
+    be read as a new product without the handle's first row."""
     group: list[tuple[int, dict[str, str]]] = []
+    first_lines: dict[str, int] = {}  # every handle of the file (like SKUs in read_feed)
     for line, cells in records:
         if isinstance(cells, RowError):
             yield RejectedRow(line, [cells])
@@ -964,6 +1028,14 @@ def _shopify_rows(records, columns: list[str], currency: str) -> Iterator[FeedRo
         if group and group[0][1]["Handle"].strip() != handle:
             yield from _shopify_group(group, currency)
             group = []
+        if not group and handle in first_lines:
+            reason = (
+                f"the rows of handle {handle} must be consecutive: line {line} continues "
+                f"handle {handle} after other handles (first seen at line {first_lines[handle]})"
+            )
+            yield RejectedRow(line, [RowError(line, "Handle", handle, reason)])
+            continue
+        first_lines.setdefault(handle, line)
         group.append((line, record))
     if group:
         yield from _shopify_group(group, currency)

@@ -260,3 +260,179 @@ def test_exported_quotes_tabs_and_line_breaks_import_back_unchanged(store, other
     assert (report.created, report.rejected) == (1, 0)
     text = Product.objects.get(store=other_store, sku="A").translation("en")
     assert (text.title, text.description) == ('"Best" mug', description)
+
+
+# --- numbers ---------------------------------------------------------------------------
+
+SPACE_REASON = "not a price: a space or ' may only separate thousands, as in 1 234,56"
+
+
+@pytest.mark.parametrize(
+    ("price", "expected"),
+    [
+        ("1 234,56", "1234.56"),
+        ("1\u00a0234,56", "1234.56"),
+        ("1\u202f234,56 EUR", "1234.56"),
+        ("12 345 678.90", "12345678.90"),
+        ("1'234.50", "1234.50"),
+        ("EUR 1 234", "1234.00"),
+        ("12.50 EUR", "12.50"),
+    ],
+)
+def test_a_space_between_thousands_is_read(price, expected):
+    rows, _ = _rows(f"id;title;price\nA;Mug;{price}\n".encode())
+    assert rows[0].fields["price"] == Decimal(expected)
+
+
+@pytest.mark.parametrize("price", ["12 50", "1 2", "1 23", "1234 567", "1 234'567", "12 ,50"])
+def test_a_space_anywhere_else_in_a_price_is_a_row_error(price):
+    rows, _ = _rows(f"id;title;price\nA;Mug;{price}\n".encode())
+    assert _errors(rows) == [(2, "price", price, SPACE_REASON)]
+
+
+DIGITS = "only the digits 0-9 are read as digits"
+
+
+def test_digits_of_other_scripts_are_row_errors(store):
+    data = (
+        "id;title;price;gtin;quantity\n"
+        "A;Mug;1;٤٠٠٦٣٨١٣٣٣٩٣١;\n"
+        "B;Cup;١٢;;\n"
+        "C;Pot;1;;١٢\n"
+        "D;Jar;1;;1_000\n"
+        "E;Tin;1;4006381333931;12\n"
+    )
+    report = import_product_feed(store, data.encode())
+    assert (report.created, report.rejected) == (1, 4)
+    assert [(e.line, e.column, e.value, e.reason) for e in report.errors] == [
+        (2, "gtin", "٤٠٠٦٣٨١٣٣٣٩٣١", f"GTIN must contain digits only: {DIGITS}"),
+        (3, "price", "١٢", f"not a price: {DIGITS}"),
+        (4, "quantity", "١٢", f"not a whole number: {DIGITS}"),
+        (5, "quantity", "1_000", "not a whole number"),
+    ]
+    assert list(Product.objects.values_list("sku", "gtin", "stock__on_hand")) == [
+        ("E", "4006381333931", 12)
+    ]
+
+
+# --- Shopify ---------------------------------------------------------------------------
+
+
+def test_shopify_rows_of_a_handle_split_across_the_file_are_rejected():
+    data = (
+        b"Handle,Title,Option1 Name,Option1 Value,Variant SKU,Variant Price\n"
+        b"shirt,Shirt,Size,S,SH-S,10\n"
+        b"shirt,,,M,SH-M,10\n"
+        b"mug,Mug,,,MUG,5\n"
+        b"shirt,,,L,SH-L,10\n"
+        b"shirt,,,XL,SH-XL,10\n"
+    )
+    rows, _ = _rows(data)
+    assert [(r.line, r.sku, r.title) for r in rows if isinstance(r, FeedRow)] == [
+        (2, "SH-S", "Shirt - S"),
+        (3, "SH-M", "Shirt - M"),
+        (4, "MUG", "Mug"),
+    ]
+    assert _errors(rows) == [
+        (
+            line,
+            "Handle",
+            "shirt",
+            f"the rows of handle shirt must be consecutive: line {line} continues handle "
+            "shirt after other handles (first seen at line 2)",
+        )
+        for line in (5, 6)
+    ]
+
+
+# --- stock and price files -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("sku;qty;stock", "columns 'qty' and 'stock' could each be the quantity"),
+        (
+            "SKU;Quantity;on_hand;Qty",
+            "columns 'Quantity', 'on_hand' and 'Qty' could each be the quantity",
+        ),
+        ("id;sku;quantity", "columns 'id' and 'sku' could each be the SKU"),
+    ],
+)
+def test_a_stock_file_with_two_candidate_columns_is_refused(store, make_product, header, message):
+    make_product(store, "A", on_hand=4)
+    with pytest.raises(FeedError) as caught:
+        import_product_feed(store, f"{header}\nA;1;2;3\n".encode())
+    assert str(caught.value) == (
+        f"The header line is ambiguous: {message}. Keep one of them, or rename the others."
+    )
+    assert Product.objects.get(sku="A").stock.on_hand == 4
+
+
+def test_a_stock_file_ignores_columns_it_does_not_read():
+    rows, _ = _rows(b"sku;qty;warehouse\nA;3;north\n")
+    assert [(r.sku, r.on_hand, r.price) for r in rows] == [("A", 3, None)]
+
+
+# --- VAT rate --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cell", "rate"),
+    [("17", "17.00"), ("17.00", "17.00"), ("17,00", "17.00"), ("17 %", "17.00"),
+     ("17%", "17.00"), ("3.5", "3.50"), ("0", "0.00"), ("100", "100.00")],
+)  # fmt: skip
+def test_vat_rate_is_read_as_a_percentage(cell, rate):
+    rows, _ = _rows(f"id;title;price;vat_rate\nA;Mug;1;{cell}\n".encode())
+    assert rows[0].fields["vat_rate"] == Decimal(rate)
+
+
+VAT_REASON = (
+    "VAT rate must be a percentage from 0 to 100 with at most 2 decimals, such as 17, 17.00 or 17 %"
+)
+
+
+@pytest.mark.parametrize(
+    ("cell", "reason"),
+    [
+        ("100.01", VAT_REASON),
+        ("17.123", VAT_REASON),
+        ("-1", VAT_REASON),
+        ("0.17 EUR", VAT_REASON),
+        ("١٧", f"{VAT_REASON}: {DIGITS}"),
+    ],
+)
+def test_a_vat_rate_out_of_range_or_unreadable_is_a_row_error(cell, reason):
+    rows, _ = _rows(f"id;title;price;vat_rate\nA;Mug;1;{cell}\n".encode())
+    assert _errors(rows) == [(2, "vat_rate", cell, reason)]
+
+
+def test_an_empty_vat_rate_keeps_the_products_rate_or_gives_the_store_default(store, make_product):
+    type(store).objects.filter(pk=store.pk).update(default_vat_rate=Decimal("16.00"))
+    store.refresh_from_db()
+    make_product(store, "A", vat_rate=Decimal("3.00"))
+    make_product(store, "D", vat_rate=Decimal("3.00"))
+    data = b"id,title,price,vat_rate\nA,Apple,1,\nB,Pear,2,8\nC,Plum,3,\nD,Fig,4,17 %\n"
+    report = import_product_feed(store, data)
+    assert (report.created, report.updated, report.rejected) == (2, 2, 0)
+    rates = dict(Product.objects.values_list("sku", "vat_rate"))
+    assert rates == {
+        "A": Decimal("3.00"),
+        "B": Decimal("8.00"),
+        "C": Decimal("16.00"),
+        "D": Decimal("17.00"),
+    }
+    again = import_product_feed(store, data)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 4)
+    assert dict(Product.objects.values_list("sku", "vat_rate")) == rates
+
+
+def test_a_feed_without_a_vat_rate_column_leaves_rates_alone(store, make_product):
+    make_product(store, "A", vat_rate=Decimal("3.00"))
+    rows, _ = _rows(b"id,title,price\nA,Apple,1\n")
+    assert "vat_rate" not in rows[0].fields
+    import_product_feed(store, b"id,title,price\nA,Apple,1\nB,Pear,2\n")
+    assert dict(Product.objects.values_list("sku", "vat_rate")) == {
+        "A": Decimal("3.00"),
+        "B": store.default_vat_rate,
+    }
