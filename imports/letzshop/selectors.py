@@ -15,15 +15,21 @@ from imports.letzshop.models import (
 )
 from marketplace.models import Order
 
+# Beat asks every minute, and a sync records its attempt a moment after the tick that
+# queued it: an attempt this close to a full interval ago counts as a full interval, so an
+# account synced every minute is synced at every tick, not at every other one.
+DUE_SLACK = timedelta(seconds=15)
+
 
 def due_accounts(now: datetime) -> list[LetzshopAccount]:
-    """Accounts with auto sync on, an active store, and no attempt within their interval."""
+    """Accounts with auto sync on, an active store, and no attempt within their interval
+    (less DUE_SLACK)."""
     accounts = LetzshopAccount.objects.filter(auto_sync=True, store__is_active=True).order_by("pk")
     return [
         account
         for account in accounts
         if account.last_attempt_at is None
-        or account.last_attempt_at + timedelta(minutes=account.interval_minutes) <= now
+        or account.last_attempt_at + timedelta(minutes=account.interval_minutes) - DUE_SLACK <= now
     ]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
-from imports.letzshop import services
+from imports.letzshop import selectors, services
 from imports.letzshop.models import InventoryUnit, LetzshopAccount, OrderException, SyncLog
 from marketplace.models import Order, Product, Stock, StockMovement
 
@@ -221,3 +223,16 @@ def test_historical_import_reads_confirmed_then_unconfirmed_pages(
     ) == (3, 3, 3)
     assert historical.pages_done == 3  # confirmed: one empty page; unconfirmed: two pages
     assert historical.percent == 100
+
+
+@pytest.mark.parametrize(
+    ("seconds_ago", "due"), [(None, True), (30, False), (59.5, True), (47, True), (44, False)]
+)
+def test_an_account_synced_every_minute_is_due_at_every_beat_tick(account, seconds_ago, due):
+    # Beat ticks each minute; the last attempt was stamped a moment after the previous tick.
+    now = timezone.now()
+    account.auto_sync, account.interval_minutes = True, 1
+    account.last_attempt_at = None if seconds_ago is None else now - timedelta(seconds=seconds_ago)
+    account.save()
+
+    assert (account in selectors.due_accounts(now)) is due
