@@ -2,8 +2,9 @@
 
 The catalogue is generated in code (word lists in English, French and German), written
 as one Letzshop TSV feed per store and language under VAR_DIR/demo/, and imported through
-`import_product_feed`, the path real merchants take. Everything is deterministic, so a
-second run changes nothing. Demo passwords are random on the first run and kept in
+`import_product_feed`, the path real merchants take, into a store that has no products
+yet: a later run keeps the catalogue as it is (stock, prices and orders stay
+consistent), and creates only what is missing. Demo passwords are random on the first run and kept in
 VAR_DIR/demo/passwords.json (outside git) so later runs print the same ones.
 """
 
@@ -361,6 +362,10 @@ class Command(BaseCommand):
                 },
             )
             stores.append(store)
+            if kept := store.products.count():
+                # A later run keeps what was done with the demo since (stock, prices).
+                self.stdout.write(f"{store.code}: catalogue kept as it is ({kept} products)")
+                continue
             rows = demo_rows(demo, index)
             if index == 0:
                 rows += letzshop_rows(demo)
