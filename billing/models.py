@@ -106,6 +106,7 @@ class OrderLimitBreach(models.Model):
 
     class Meta:
         ordering = ["-period", "-created_at", "-id"]
+        verbose_name_plural = _("order limit breaches")
         constraints = [
             models.UniqueConstraint(fields=["order"], name="order_limit_breach_order_unique"),
             models.CheckConstraint(
