@@ -60,6 +60,7 @@ from imports.feeds import (
     StockRow,
     _normalise,
     read_feed,
+    stock_columns,
     write_csv_row,
 )
 from imports.models import FeedExportToken, ImportJob, ImportRowError
@@ -685,18 +686,15 @@ def _import_stream(
             f"This is a {ImportJob.Kind(detected).label.lower()} file, "
             f"not a {ImportJob.Kind(kind).label.lower()} file."
         )
+    # The column a row error about the quantity or the SKU names.
+    sku_column = "sku"
     if info.format == SHOPIFY:
         quantity_column = "Variant Inventory Qty"
     elif info.format == LETZSHOP:
-        quantity_column = next(
-            (c for c in info.columns if c.strip().lower() in ("quantity", "g:quantity")), "quantity"
-        )
+        quantity_column = next((c for c in info.columns if _normalise(c) == "quantity"), "quantity")
     else:
-        names = {c.strip().lower(): c for c in reversed(info.columns)}
-        quantity_column = next(
-            (names[n] for n in ("quantity", "qty", "stock", "on_hand") if n in names), "quantity"
-        )
-    sku_column = next((c for c in info.columns if c.strip().lower() in ("sku", "id")), "sku")
+        columns = stock_columns(info.columns)
+        sku_column, quantity_column = columns.sku, columns.quantity or "quantity"
 
     pending: list = []
     parsed = BatchResult()
@@ -1253,7 +1251,7 @@ def rejected_lines_csv(job: ImportJob) -> Iterator[str]:
 EXPORT_COLUMNS = [
     "id", "title", "description", "link", "image_link", "additional_image_link",
     "availability", "price", "sale_price", "brand", "gtin", "mpn", "condition",
-    "google_product_category", "product_type", "item_group_id", "quantity",
+    "google_product_category", "product_type", "item_group_id", "quantity", "vat_rate",
 ]  # fmt: skip
 _AVAILABILITY_TEXT = {
     "in_stock": "in stock",
@@ -1328,6 +1326,7 @@ def export_feed_lines(store: Store, language: str) -> Iterator[str]:
             p.product_type,
             p.group_id,
             str(stock.on_hand) if stock is not None else "",
+            f"{p.vat_rate:.2f}",
         ]
         for _header, keys in extra:
             value = next((attributes[k] for k in keys if k in attributes), "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 
 from imports.models import FeedExportToken
 from imports.services import (
@@ -68,6 +69,8 @@ def test_exported_feed_imported_into_an_empty_store_gives_back_the_catalogue(mak
             source, _translate(FEED_EN, language).encode(), language=language
         )
         assert report.rejected == 0, report.errors
+    # A reduced rate of its own (books: 3 %), not the store's default the copy would give.
+    Product.objects.filter(store=source, sku="BOOK-1").update(vat_rate=Decimal("3.00"))
     copy = make_store()
 
     for language in ("en", "fr", "de"):
@@ -84,6 +87,10 @@ def test_exported_feed_imported_into_an_empty_store_gives_back_the_catalogue(mak
     assert original["-TEA"]["brand"] == ""
     assert original["BOOK-1"]["attributes"] == {"material": "paper"}
     assert original["MUG-1"]["search_document"]
+    assert (original["BOOK-1"]["vat_rate"], original["MUG-1"]["vat_rate"]) == (
+        Decimal("3.00"),
+        Decimal("17.00"),
+    )
     assert _catalogue(copy) == original
 
 
@@ -176,4 +183,5 @@ def test_attribute_columns_are_formula_safe_and_one_per_name_whatever_the_case(m
     copy = make_store()
     report = import_product_feed(copy, exported.encode())
     assert (report.read, report.rejected) == (2, 0), report.errors
+    assert Product.objects.get(store=copy, sku="A").attributes == {"Color": "red", "@cmd": "x"}
     assert Product.objects.get(store=copy, sku="B").attributes == {"Color": "blue"}
