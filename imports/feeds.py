@@ -68,8 +68,10 @@ What fails the whole file (FeedError) and what only rejects a row:
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import itertools
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -866,12 +868,26 @@ def _letzshop_rows(records, columns: list[str], currency: str) -> Iterator[FeedR
             yield RejectedRow(line, [cells])
             continue
         attributes = {
-            original: value for index, original in extra if (value := cells[index].strip())
+            original: _attribute(value)
+            for index, original in extra
+            if (value := cells[index].strip())
         }
         cells.append("")
         yield _letzshop_row(
             line, {name: cells[index] for name, index in at.items()}, attributes, currency, label
         )
+
+
+def _attribute(text: str) -> Any:
+    """An attribute cell's value: the text, or the object or list it holds when it is
+    JSON of one (how our export writes attributes that are not text, like a Shopify
+    product's `options`), so an exported feed imports back the same attributes."""
+    if text[:1] in "{[" and text[-1:] in "}]":
+        with contextlib.suppress(ValueError):
+            value = json.loads(text)
+            if isinstance(value, (dict, list)):
+                return value
+    return text
 
 
 def _letzshop_row(line, values, attributes, currency, label):
@@ -1177,7 +1193,7 @@ def _shopify_variant(
     }
     if row.errors:
         return RejectedRow(line, row.errors)
-    return FeedRow(line, sku, full_title, first.get("Body (HTML)", ""), fields, on_hand)
+    return FeedRow(line, sku, full_title, first.get("Body (HTML)", "").strip(), fields, on_hand)
 
 
 # --- stock and price ------------------------------------------------------------------

@@ -6,6 +6,8 @@ import csv
 import io
 from decimal import Decimal
 
+import pytest
+
 from imports.models import FeedExportToken
 from imports.services import (
     export_product_feed,
@@ -14,6 +16,7 @@ from imports.services import (
     rotate_feed_export_token,
 )
 from marketplace.models import Product, Stock
+from tests.conftest import FEEDS_DIR
 
 FEED_EN = (
     "id\ttitle\tdescription\tlink\timage_link\tadditional_image_link\tavailability\tprice\t"
@@ -185,3 +188,35 @@ def test_attribute_columns_are_formula_safe_and_one_per_name_whatever_the_case(m
     assert (report.read, report.rejected) == (2, 0), report.errors
     assert Product.objects.get(store=copy, sku="A").attributes == {"Color": "red", "@cmd": "x"}
     assert Product.objects.get(store=copy, sku="B").attributes == {"Color": "blue"}
+
+
+@pytest.mark.parametrize(
+    "name", ["shopify-apparel.csv", "shopify-home-and-garden.csv", "shopify-jewelery.csv"]
+)
+def test_a_real_shopify_catalogue_exported_imports_back_the_same(make_store, name):
+    source = make_store()
+    assert import_product_feed(source, FEEDS_DIR / name).rejected == 0
+    copy = make_store()
+
+    report = import_product_feed(copy, _export(source, "en").encode())
+
+    assert report.rejected == 0, report.errors
+    original = _catalogue(source)
+    assert len(original) == report.created > 20
+    # Shopify's variant options are an object, and come back as one.
+    assert any(isinstance(p["attributes"].get("options"), dict) for p in original.values())
+    assert _catalogue(copy) == original
+
+
+def test_an_attribute_cell_holding_a_json_object_or_list_reads_as_one(store):
+    feed = (
+        "id\ttitle\tprice\toptions\tsizes\tnote\n"
+        'A\tMug\t1.00\t{"Size": "L"}\t["S", "M"]\t[limited edition]\n'
+        'B\tCup\t1.00\t{"Size": \t42\t{not json}\n'
+    )
+    assert import_product_feed(store, feed.encode()).rejected == 0
+    attributes = dict(Product.objects.filter(store=store).values_list("sku", "attributes"))
+    assert attributes == {
+        "A": {"options": {"Size": "L"}, "sizes": ["S", "M"], "note": "[limited edition]"},
+        "B": {"options": '{"Size":', "sizes": "42", "note": "{not json}"},
+    }
