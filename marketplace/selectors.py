@@ -32,6 +32,7 @@ from marketplace.models import (
     CartItem,
     Invitation,
     Order,
+    OrderLine,
     Product,
     ProductTranslation,
     Store,
@@ -273,7 +274,8 @@ def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> Sto
     """Figures of the back office home for these stores, in five queries.
 
     Today, the week (from Monday) and the 30 days (today included) are local dates.
-    Revenue is the sum of order totals, cancelled and refunded orders left out. Low stock:
+    Revenue is the sum of order totals less what their cancelled units were charged,
+    cancelled and refunded orders left out. Low stock:
     active products with at most LOW_STOCK_THRESHOLD units available. Pending exceptions:
     orders still pending PENDING_EXCEPTION_AFTER after they were placed.
     """
@@ -287,16 +289,27 @@ def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> Sto
     today_start = start_of(today)
     week_start = start_of(today - timedelta(days=today.weekday()))
     first_day = today - timedelta(days=CHART_DAYS - 1)
-    orders = Order.objects.filter(store_id__in=store_ids)
-    earning = ~Q(status__in=NO_REVENUE_STATUSES)
     zero = Value(Decimal("0.00"), output_field=DecimalField(max_digits=12, decimal_places=2))
+    # What the units cancelled after the order was placed (declined, not available) were
+    # charged: not revenue.
+    cancelled = (
+        OrderLine.objects.filter(order=OuterRef("pk"), quantity_cancelled__gt=0)
+        .order_by()
+        .values("order")
+        .annotate(value=Sum(F("unit_price") * F("quantity_cancelled")))
+        .values("value")
+    )
+    orders = Order.objects.filter(store_id__in=store_ids).annotate(
+        net=F("total") - Coalesce(Subquery(cancelled), zero)
+    )
+    earning = ~Q(status__in=NO_REVENUE_STATUSES)
     totals = orders.filter(placed_at__gte=min(start_of(first_day), week_start)).aggregate(
         orders_today=Count("pk", filter=Q(placed_at__gte=today_start)),
         orders_week=Count("pk", filter=Q(placed_at__gte=week_start)),
-        revenue_today=Coalesce(Sum("total", filter=earning & Q(placed_at__gte=today_start)), zero),
-        revenue_week=Coalesce(Sum("total", filter=earning & Q(placed_at__gte=week_start)), zero),
+        revenue_today=Coalesce(Sum("net", filter=earning & Q(placed_at__gte=today_start)), zero),
+        revenue_week=Coalesce(Sum("net", filter=earning & Q(placed_at__gte=week_start)), zero),
         revenue_30_days=Coalesce(
-            Sum("total", filter=earning & Q(placed_at__gte=start_of(first_day))), zero
+            Sum("net", filter=earning & Q(placed_at__gte=start_of(first_day))), zero
         ),
     )
     per_day = {
@@ -305,7 +318,7 @@ def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> Sto
         .annotate(day=TruncDate("placed_at", tzinfo=tz))
         .order_by()
         .values("day")
-        .annotate(count=Count("pk"), revenue=Coalesce(Sum("total", filter=earning), zero))
+        .annotate(count=Count("pk"), revenue=Coalesce(Sum("net", filter=earning), zero))
     }
     days = []
     for offset in range(CHART_DAYS):

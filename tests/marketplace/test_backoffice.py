@@ -22,7 +22,13 @@ from marketplace.models import (
     Stock,
     StockMovement,
 )
-from marketplace.services import add_to_cart, open_cart, place_orders, ship_order_lines
+from marketplace.services import (
+    add_to_cart,
+    cancel_order_line_units,
+    open_cart,
+    place_orders,
+    ship_order_lines,
+)
 from notifications.models import OutboundEmail
 
 pytestmark = pytest.mark.django_db
@@ -445,17 +451,20 @@ def test_dashboard_figures_are_per_store(client, owner, store, other_store, make
     old = place(mug, 1)
     Order.objects.filter(pk=old.pk).update(placed_at=timezone.now() - timedelta(days=2))
     place(make_product(other_store, "OTHER", price="50.00", on_hand=5), 1, email="b@example.lu")
+    partly = place(low, 2)  # 10.00, then one unit is not available
+    cancel_order_line_units(partly, {partly.lines.get().pk: 1})
     client.force_login(owner)
 
     response = client.get("/store/")
 
     dashboard = response.context["dashboard"]
-    assert dashboard.orders_today == 2
-    assert dashboard.revenue_today == Decimal("20.00")
-    assert dashboard.revenue_30_days == Decimal("30.00")
+    assert dashboard.orders_today == 3
+    assert dashboard.revenue_today == Decimal("25.00")
+    assert dashboard.revenue_30_days == Decimal("35.00")
+    assert sum(day.revenue for day in dashboard.days) == Decimal("35.00")
     assert [p.sku for p in dashboard.low_stock] == ["LOW"]
     assert [o.number for o in dashboard.pending_exceptions] == [old.number]
-    assert sum(day.orders for day in dashboard.days) == 3
+    assert sum(day.orders for day in dashboard.days) == 4
     page = response.content.decode()
     assert "<svg" in page and page.count("<rect") == 30
     assert "THEIRS" not in page and "OTHER" not in page
