@@ -883,11 +883,20 @@ def _attribute(text: str) -> Any:
     JSON of one (how our export writes attributes that are not text, like a Shopify
     product's `options`), so an exported feed imports back the same attributes."""
     if text[:1] in "{[" and text[-1:] in "}]":
-        with contextlib.suppress(ValueError):
-            value = json.loads(text)
+        # Anything PostgreSQL's jsonb would refuse, or too deep to read, stays text: NaN
+        # and Infinity, NUL characters, lone surrogates.
+        with contextlib.suppress(ValueError, RecursionError):
+            value = json.loads(text, parse_constant=_no_constant)
             if isinstance(value, (dict, list)):
-                return value
+                dumped = json.dumps(value, allow_nan=False, ensure_ascii=False)
+                dumped.encode("utf-8")  # UnicodeEncodeError on a lone surrogate
+                if "\\u0000" not in dumped:
+                    return value
     return text
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def _letzshop_row(line, values, attributes, currency, label):

@@ -220,3 +220,17 @@ def test_an_attribute_cell_holding_a_json_object_or_list_reads_as_one(store):
         "A": {"options": {"Size": "L"}, "sizes": ["S", "M"], "note": "[limited edition]"},
         "B": {"options": '{"Size":', "sizes": "42", "note": "{not json}"},
     }
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["[NaN]", "[1e999]", '{"a": Infinity}', '["\\u0000"]', '["\\ud800"]', "[" * 3000 + "]" * 3000],
+)
+def test_json_the_database_would_refuse_stays_text(store, cell):
+    feed = f"id\ttitle\tprice\tspecs\nA\tMug\t1.00\t{cell}\nB\tCup\t2.00\t[1]\n"
+
+    report = import_product_feed(store, feed.encode())
+
+    assert (report.created, report.rejected) == (2, 0), report.errors
+    attributes = dict(Product.objects.filter(store=store).values_list("sku", "attributes"))
+    assert attributes == {"A": {"specs": cell}, "B": {"specs": [1]}}
