@@ -18,7 +18,6 @@ WIZAMART_IMAGE_TIMEOUT_SECONDS for the whole download and WIZAMART_IMAGE_MAX_BYT
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import posixpath
@@ -39,7 +38,7 @@ from django.db import transaction
 from imports.feeds import FeedError
 from imports.models import ImportJob
 from imports.services import TooLarge, _opener, read_limited
-from marketplace.models import Product, Store
+from marketplace.models import Product, Store, image_copy_key
 
 logger = logging.getLogger(__name__)
 
@@ -108,8 +107,11 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
     ImageFetchError (HTTP error, timeout, larger than WIZAMART_IMAGE_MAX_BYTES, not a
     JPEG/PNG/GIF/WebP by its first bytes, refused address, connection failure); what
     `target` holds then is to be thrown away."""
-    if urlsplit(url).scheme not in ("http", "https"):
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
         raise ImageFetchError("not an http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise ImageFetchError("a URL with a user name or password is not fetched")
     limit, timeout = settings.WIZAMART_IMAGE_MAX_BYTES, settings.WIZAMART_IMAGE_TIMEOUT_SECONDS
     too_big = f"larger than {limit} bytes"
     timed_out = ImageFetchError(f"timed out after {timeout} s", host_down=True)
@@ -147,7 +149,7 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
 
 
 def _stem(store: Store, url: str) -> str:
-    return f"products/{store.code}/{hashlib.sha256(url.encode()).hexdigest()[:20]}"
+    return f"products/{store.code}/{image_copy_key(url)}"
 
 
 def _is_copy_of(name: str, stem: str) -> bool:
@@ -179,7 +181,10 @@ class _Copier:
                 raise
             self.host_failures.pop(host, None)
             spool.seek(0)
-            return self.storage.save(_stem(self.store, url) + extension, File(spool))
+            try:
+                return self.storage.save(_stem(self.store, url) + extension, File(spool))
+            except OSError as exc:  # a full disk, a storage service that refuses
+                raise ImageFetchError(f"could not be stored: {exc}") from None
 
     def existing_copies(self, urls: set[str]) -> dict[str, str]:
         """{url: stored name} of the copies products of the store already hold."""

@@ -7,6 +7,7 @@ line of defence for the rules those services keep.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import uuid
 from decimal import Decimal
 
@@ -170,6 +171,12 @@ class Invitation(models.Model):
 # --- catalogue ------------------------------------------------------------------------
 
 
+def image_copy_key(url: str) -> str:
+    """The file name (less extension) of a product image copied from `url` to storage
+    (`imports.images`): one per URL, so a copy tells which URL it is of."""
+    return hashlib.sha256(url.encode()).hexdigest()[:20]
+
+
 class Product(models.Model):
     """A sellable item of one store, unique by (store, sku). Prices are gross (VAT included)."""
 
@@ -259,6 +266,16 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store.code}:{self.sku}"
+
+    @property
+    def image_src(self) -> str:
+        """The image to show: the stored copy while it is a copy of the current
+        `image_url` (storage may have added `_<random>` to its name), else `image_url`."""
+        if self.image and self.image_url:
+            name = posixpath.splitext(posixpath.basename(self.image.name))[0]
+            if name.partition("_")[0] == image_copy_key(self.image_url):
+                return self.image.url
+        return self.image_url
 
     @property
     def current_price(self) -> Decimal:

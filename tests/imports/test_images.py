@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.urls import reverse
 
 from imports import images, tasks
@@ -281,6 +281,39 @@ def test_only_http_urls_are_fetched(store, make_product, server):
     assert copy_product_images(store.pk) == ImageCopyReport(failed=1)
 
 
+def test_urls_with_credentials_are_not_fetched(store, make_product, server):
+    server.routes["/mug.png"] = Route(BLUE_PNG)
+    product = make_product(store, image_url=server.url("/mug.png").replace("//", "//u:p@", 1))
+
+    assert copy_product_images(store.pk) == ImageCopyReport(failed=1)
+    assert server.requests == []
+    product.refresh_from_db()
+    assert not product.image
+
+
+def test_a_copy_storage_refuses_fails_its_product_and_the_run_goes_on(
+    store, make_product, server, monkeypatch
+):
+    server.routes["/a.png"] = Route(BLUE_PNG)
+    server.routes["/b.png"] = Route(BLUE_PNG + b"b")
+    first = make_product(store, "A", image_url=server.url("/a.png"))
+    second = make_product(store, "B", image_url=server.url("/b.png"))
+    save, calls = FileSystemStorage.save, []
+
+    def full_once(self, name, content, **kwargs):
+        calls.append(name)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return save(self, name, content, **kwargs)
+
+    monkeypatch.setattr(FileSystemStorage, "save", full_once)
+
+    assert copy_product_images(store.pk) == ImageCopyReport(copied=1, failed=1)
+    first.refresh_from_db()
+    assert not first.image
+    assert _stored(second) == BLUE_PNG + b"b"
+
+
 def test_a_host_that_keeps_failing_is_skipped_for_the_rest_of_the_run(
     store, make_product, settings, caplog
 ):
@@ -371,6 +404,13 @@ def test_the_storefront_shows_the_stored_copy(client, store, make_product, serve
         in listing.content.decode()
     )
     assert server.url("/mug.png") not in listing.content.decode()
+
+    # The feed changes the image to one that cannot be fetched: the old copy is not shown.
+    Product.objects.filter(pk=product.pk).update(image_url=server.url("/gone.png"))
+    assert copy_product_images(store.pk) == ImageCopyReport(failed=1)
+    detail = client.get(reverse("marketplace:product_detail", args=[product.public_id]))
+    assert f'src="{server.url("/gone.png")}"' in detail.content.decode()
+    assert src not in detail.content.decode()
 
 
 # --- queued after an import -------------------------------------------------------------
