@@ -1029,7 +1029,7 @@ def change_shipment_tracking(
         current.carrier, current.tracking_number = carrier, tracking_number
         current.tracking_url = ""
         current.save(update_fields=["carrier", "tracking_number", "tracking_url"])
-        OrderEvent.objects.create(
+        event = OrderEvent.objects.create(
             order=locked,
             actor=actor,
             from_status=locked.status,
@@ -1042,6 +1042,7 @@ def change_shipment_tracking(
             locked,
             tracking_number,
             current.get_carrier_display(),
+            change=f"event-{event.pk}",
         )
     shipment.carrier, shipment.tracking_number = carrier, tracking_number
     shipment.tracking_url = ""

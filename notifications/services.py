@@ -733,18 +733,20 @@ def queue_order_placed_emails(order: Order) -> list[OutboundEmail]:
 
 
 def queue_order_shipped_email(
-    order: Order, tracking_number: str, carrier: str, tracking_url: str = ""
+    order: Order, tracking_number: str, carrier: str, tracking_url: str = "", *, change: str = ""
 ) -> OutboundEmail:
-    """Queue the shopper's shipment email with tracking. Idempotent per tracking number."""
+    """Queue the shopper's shipment email with tracking. Idempotent per tracking number,
+    and per `change` (what a new tracking of an existing parcel names, e.g. its event id)."""
     context = _order_context(order, order.locale)
     context.update(tracking_number=tracking_number, carrier=carrier, tracking_url=tracking_url)
+    key = f"order_shipped:{order.public_id}:{tracking_number}"
     return queue_email(
         "order_shipped",
         to=order.email,
         context=context,
         language=order.locale,
         store=order.store,
-        dedupe_key=f"order_shipped:{order.public_id}:{tracking_number}",
+        dedupe_key=f"{key}:{change}" if change else key,
     )
 
 

@@ -336,3 +336,11 @@ def test_new_tracking_on_a_shipped_order_relabels_the_local_parcel_then_is_sent(
     email = OutboundEmail.objects.order_by("id").last()
     assert (email.template_code, email.to) == ("order_shipped", order.email)
     assert (email.context["tracking_number"], email.context["carrier"]) == ("DHL2", "DHL")
+
+    # Back to the first code, then the same code with another carrier: told each time.
+    for code, provider, carrier in [("LU1", "post_lu", "POST Luxembourg"), ("LU1", "dpd", "DPD")]:
+        with django_capture_on_commit_callbacks(execute=True):
+            services.set_tracking(order, code=code, provider=provider)
+        email = OutboundEmail.objects.order_by("id").last()
+        assert (email.context["tracking_number"], email.context["carrier"]) == (code, carrier)
+    assert OutboundEmail.objects.count() == emails + 3
