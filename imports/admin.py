@@ -67,15 +67,28 @@ class ImportJobAdmin(admin.ModelAdmin):
         )
     )
     def run_again(self, request, queryset):
-        jobs = list(queryset)
-        for job in jobs:
-            run_job_again(job)
-        count = len(jobs)
+        queued = running = 0
+        for job in queryset:
+            if run_job_again(job):
+                queued += 1
+            else:
+                running += 1
         self.message_user(
             request,
-            ngettext("%d job queued again.", "%d jobs queued again.", count) % count,
+            ngettext("%d job queued again.", "%d jobs queued again.", queued) % queued,
             messages.SUCCESS,
         )
+        if running:
+            self.message_user(
+                request,
+                ngettext(
+                    "%d job is running now: not queued again.",
+                    "%d jobs are running now: not queued again.",
+                    running,
+                )
+                % running,
+                messages.WARNING,
+            )
 
 
 @admin.register(FeedExportToken)

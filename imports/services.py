@@ -857,17 +857,23 @@ def fail_queued_job(job_id: int, message: str) -> bool:
     )
 
 
-def run_job_again(job: ImportJob) -> None:
+def run_job_again(job: ImportJob) -> bool:
     """Queue `job` once more (after commit): a finished one, one left running by a dead
-    worker, or a queued one whose task was lost (a broker restarted). Safe whatever the
-    job's state: a run waits for the store's advisory lock and a finished job is not run
-    again, so a second task for the same job is a no-op."""
+    worker, or a queued one whose task was lost (a broker restarted); a second task for
+    the same job is a no-op. A job shown running while its store's import lock is held
+    is really running: it is left alone and False returned."""
     with transaction.atomic():
+        current = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if current.status == ImportJob.Status.RUNNING:
+            with _store_import_lock(current.store_id) as free:
+                if not free:
+                    return False
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.QUEUED, task_id=str(uuid.uuid4())
         )
         job.refresh_from_db()
         _queue(job)
+    return True
 
 
 @contextlib.contextmanager

@@ -294,3 +294,23 @@ def test_job_needs_a_file_or_a_url(store):
         create_import_job(store, source_url="http://127.0.0.1/x.csv", language="lb")
     assert ImportJob.objects.count() == 0
     assert ImportRowError.objects.count() == 0
+
+
+def test_run_again_leaves_a_job_that_is_really_running_alone(
+    store, other_connection, django_capture_on_commit_callbacks
+):
+    job = ImportJob.objects.create(store=store, status=ImportJob.Status.RUNNING)
+    # A worker runs it: it holds the store's import lock.
+    other_connection.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, store.pk])
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert run_job_again(job) is False
+    job.refresh_from_db()
+    assert (job.status, callbacks) == (ImportJob.Status.RUNNING, [])
+
+    # Its worker died (the lock went with its session): now it is queued again.
+    other_connection.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, store.pk])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert run_job_again(job) is True
+    job.refresh_from_db()
+    assert (job.status, len(callbacks)) == (ImportJob.Status.QUEUED, 1)
