@@ -22,7 +22,6 @@ import http.client
 import logging
 import posixpath
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -37,7 +36,7 @@ from django.db import transaction
 
 from imports.feeds import FeedError
 from imports.models import ImportJob
-from imports.services import TooLarge, _opener, read_limited
+from imports.services import TooLarge, _opener, _timed_out, download_deadline, read_limited
 from marketplace.models import Product, Store, image_copy_key
 
 logger = logging.getLogger(__name__)
@@ -115,12 +114,14 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
     limit, timeout = settings.WIZAMART_IMAGE_MAX_BYTES, settings.WIZAMART_IMAGE_TIMEOUT_SECONDS
     too_big = f"larger than {limit} bytes"
     timed_out = ImageFetchError(f"timed out after {timeout} s", host_down=True)
-    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "Wizamart image copier"})
     head, extension = b"", None
     try:
-        with open_public_url(request, timeout) as response:
-            for chunk in read_limited(response, limit, deadline):
+        with (
+            download_deadline(timeout) as deadline,
+            open_public_url(request, timeout) as response,
+        ):
+            for chunk in read_limited(response, limit, deadline.at):
                 if extension is None:
                     head += chunk[: _HEAD - len(head)]
                     if len(head) == _HEAD and not (extension := image_extension(head)):
@@ -132,13 +133,9 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
         raise ImageFetchError(f"HTTP {exc.code}") from None
     except FeedError as exc:
         raise ImageFetchError(f"refused: {exc}") from None
-    except TimeoutError:
-        raise timed_out from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if _timed_out(exc, deadline):
             raise timed_out from None
-        raise ImageFetchError("connection failed", host_down=True) from None
-    except (OSError, ValueError, http.client.HTTPException):
         # Refused, reset, not HTTP, a TLS failure: one reason, details in the log only.
         logger.debug("image download from %s failed", url, exc_info=True)
         raise ImageFetchError("connection failed", host_down=True) from None

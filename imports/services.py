@@ -19,6 +19,7 @@ killed worker (the upsert on (store, sku) duplicates nothing).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import csv
 import hmac
 import http.client
@@ -27,8 +28,10 @@ import ipaddress
 import itertools
 import json
 import logging
+import os
 import socket
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -938,10 +941,66 @@ def _public_addresses(host: str, port: int) -> list[tuple]:
     return infos
 
 
+class _Deadline:
+    """The end of one download, redirects included. A socket timeout bounds each read,
+    not the whole: a server sending its headers a byte at a time would outlast it. So
+    every connection opened under the deadline (`_connect_public`) is shut down when it
+    passes, by a timer holding a duplicate of the socket's descriptor (TLS wraps the
+    socket object, not the connection)."""
+
+    def __init__(self, seconds: float):
+        self.at = time.monotonic() + seconds
+        self._watches: list[tuple[threading.Timer, int]] = []
+
+    @property
+    def passed(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def watch(self, sock: socket.socket) -> None:
+        descriptor = os.dup(sock.fileno())
+
+        def cut() -> None:
+            with contextlib.suppress(OSError), socket.socket(fileno=os.dup(descriptor)) as s:
+                s.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(0.0, self.at - time.monotonic()), cut)
+        timer.daemon = True
+        self._watches.append((timer, descriptor))
+        timer.start()
+
+    def close(self) -> None:
+        for timer, descriptor in self._watches:
+            timer.cancel()
+            timer.join()  # a cut under way ends before its descriptor is closed
+            os.close(descriptor)
+
+
+_DEADLINE: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
+    "wizamart_download_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def download_deadline(seconds: float) -> Iterator[_Deadline]:
+    """Connections opened by `_opener()` inside this block are cut once `seconds` have
+    passed (see _Deadline); `.at` is the end for `read_limited`."""
+    deadline = _Deadline(seconds)
+    token = _DEADLINE.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _DEADLINE.reset(token)
+        deadline.close()
+
+
 def _connect_public(address: tuple[str, int], timeout, source_address=None) -> socket.socket:
     """`socket.create_connection` for the feed downloader: the host's addresses are
-    checked by `_public_addresses` and the socket connects to one of those."""
+    checked by `_public_addresses` and the socket connects to one of those, cut at the
+    `download_deadline` when there is one."""
     host, port = address
+    deadline = _DEADLINE.get()
+    if deadline is not None:
+        timeout = max(0.001, min(timeout, deadline.at - time.monotonic()))
     error: OSError = OSError(f"{host} has no address")
     for family, kind, proto, _name, sockaddr in _public_addresses(host, port):
         sock = socket.socket(family, kind, proto)
@@ -952,6 +1011,8 @@ def _connect_public(address: tuple[str, int], timeout, source_address=None) -> s
             sock.close()
             error = exc
         else:
+            if deadline is not None:
+                deadline.watch(sock)
             return sock
     raise error
 
@@ -1050,6 +1111,12 @@ def read_limited(response, limit: int, deadline: float) -> Iterator[bytes]:
         if time.monotonic() > deadline:
             raise TimeoutError
         yield chunk
+    # read1 returns b"" when the connection ends, early or not: an end before the
+    # Content-Length, or one forced by the deadline (`download_deadline`), is no end.
+    if time.monotonic() > deadline:
+        raise TimeoutError
+    if getattr(response, "length", None):
+        raise http.client.IncompleteRead(b"", response.length)
 
 
 def _download(url: str, target: IO[bytes]) -> int:
@@ -1065,30 +1132,35 @@ def _download(url: str, target: IO[bytes]) -> int:
     too_big = f"The feed at {url} is larger than the limit of {limit} bytes."
     timed_out = f"The feed at {url} did not download within {timeout} seconds."
     failed = f"Could not download the feed: connection failed: {url}"
-    deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"User-Agent": "Wizamart feed importer"})
     total = 0
     try:
-        with _opener().open(request, timeout=timeout) as response:
-            for chunk in read_limited(response, limit, deadline):
+        with (
+            download_deadline(timeout) as deadline,
+            _opener().open(request, timeout=timeout) as response,
+        ):
+            for chunk in read_limited(response, limit, deadline.at):
                 total += len(chunk)
                 target.write(chunk)
     except TooLarge:
         raise FeedError(too_big) from None
     except urllib.error.HTTPError as exc:
         raise FeedError(f"The feed URL answered HTTP {exc.code} {exc.reason}: {url}") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError):
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if _timed_out(exc, deadline):
             raise FeedError(timed_out) from None
-        raise FeedError(failed) from None
-    except TimeoutError:
-        raise FeedError(timed_out) from None
-    except (OSError, ValueError, http.client.HTTPException):
         # Refused, reset, not HTTP at all, a TLS failure, a bad port: told apart, these
         # would map a network; the details go to the log only.
         logger.info("feed download from %s failed", url, exc_info=True)
         raise FeedError(failed) from None
     return total
+
+
+def _timed_out(exc: BaseException, deadline: _Deadline) -> bool:
+    """Whether a download failed for its time limit (a socket timeout, or a connection
+    cut at the deadline), not for another reason."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, TimeoutError) or deadline.passed
 
 
 def _fetch_source(job: ImportJob) -> None:

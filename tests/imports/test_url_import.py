@@ -53,6 +53,19 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(bytes([byte]))
                     self.wfile.flush()
                     time.sleep(0.3)
+        elif self.path == "/slow-headers.tsv":  # a header line every 0.4 s, for 8 s
+            with contextlib.suppress(ConnectionError):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+                for n in range(20):
+                    self.wfile.write(f"X-Slow-{n}: 1\r\n".encode())
+                    self.wfile.flush()
+                    time.sleep(0.4)
+        elif self.path == "/truncated.tsv":  # the connection ends before the Content-Length
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(FEED) + 100))
+            self.end_headers()
+            self.wfile.write(FEED)
+            self.close_connection = True
         else:
             self._send(404, b"not here")
 
@@ -140,6 +153,8 @@ def test_feed_url_is_downloaded_and_imported(store, feed_server):
         ("/big-unannounced.tsv", "The feed at {url} is larger than the limit of 1000 bytes."),
         ("/slow.tsv", "The feed at {url} did not download within 1 seconds."),
         ("/drip.tsv", "The feed at {url} did not download within 1 seconds."),
+        ("/slow-headers.tsv", "The feed at {url} did not download within 1 seconds."),
+        ("/truncated.tsv", "Could not download the feed: connection failed: {url}"),
     ],
 )
 def test_broken_feed_url_fails_the_job_with_a_clear_message(store, feed_server, path, message):
@@ -149,6 +164,14 @@ def test_broken_feed_url_fails_the_job_with_a_clear_message(store, feed_server, 
     assert job.error_message == message.format(url=url)
     assert not job.file
     assert Product.objects.count() == 0
+
+
+def test_slow_headers_are_cut_at_the_time_limit(store, feed_server):
+    # Each header line comes well within the socket timeout; the whole never would.
+    started = time.monotonic()
+    job = _run(store, feed_server + "/slow-headers.tsv")
+    assert job.status == ImportJob.Status.FAILED
+    assert time.monotonic() - started < 4  # the limit is 1 s; the headers would take 8 s
 
 
 def _closed_port() -> int:
