@@ -879,9 +879,10 @@ def _letzshop_rows(records, columns: list[str], currency: str) -> Iterator[FeedR
 
 
 def _attribute(text: str) -> Any:
-    """An attribute cell's value: the text, or the object or list it holds when it is
-    JSON of one (how our export writes attributes that are not text, like a Shopify
-    product's `options`), so an exported feed imports back the same attributes."""
+    """An attribute cell's value, in every format: the text, or the object or list it
+    holds when it is JSON of one (how our export writes attributes that are not text,
+    like a Shopify product's `options`), so an exported feed imports back the same
+    attributes."""
     if text[:1] in "{[" and text[-1:] in "}]":
         # Anything PostgreSQL's jsonb would refuse, or too deep to read, stays text: NaN
         # and Infinity, NUL characters, lone surrogates.
@@ -1097,7 +1098,7 @@ def _shopify_group(group, currency: str) -> Iterator[FeedRow | RejectedRow]:
         published = published and first["Published"].strip().lower() == "true"
 
     product_attributes = {
-        c: v.strip()
+        c: _attribute(v.strip())
         for c, v in first.items()
         if c not in SHOPIFY_MAPPED and not _is_variant_level(c) and v.strip()
     }
@@ -1168,7 +1169,7 @@ def _shopify_variant(
     attributes = dict(product_attributes)
     attributes.update(
         {
-            c: v.strip()
+            c: _attribute(v.strip())
             for c, v in r.items()
             if c not in SHOPIFY_MAPPED and _is_variant_level(c) and v.strip()
         }

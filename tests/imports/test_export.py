@@ -208,6 +208,21 @@ def test_a_real_shopify_catalogue_exported_imports_back_the_same(make_store, nam
     assert _catalogue(copy) == original
 
 
+def test_a_shopify_attribute_holding_json_is_stored_as_it_and_exports_back(make_store):
+    source = make_store()
+    feed = (
+        "Handle,Title,Variant SKU,Variant Price,Metafield,Tags\n"
+        'mug,Mug,MUG-1,9.90,"[""red"", ""blue""]","[sale]"\n'
+    )
+    assert import_product_feed(source, feed.encode()).rejected == 0
+    attributes = Product.objects.get(store=source).attributes
+    assert (attributes["Metafield"], attributes["Tags"]) == (["red", "blue"], "[sale]")
+
+    copy = make_store()
+    assert import_product_feed(copy, _export(source, "en").encode()).rejected == 0
+    assert Product.objects.get(store=copy).attributes == attributes
+
+
 def test_an_attribute_cell_holding_a_json_object_or_list_reads_as_one(store):
     feed = (
         "id\ttitle\tprice\toptions\tsizes\tnote\n"
