@@ -16,6 +16,7 @@ Standard library only: this file runs before any dependency is installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
@@ -115,14 +116,15 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
 
 
 def stop(children: list[subprocess.Popen]) -> None:
-    """SIGTERM every child still running (Celery then finishes its current tasks), then
-    SIGKILL whatever is left after 15 seconds."""
+    """SIGTERM every child's process group (Celery then finishes its current tasks), then
+    SIGKILL whatever is left of them after 15 seconds: a child's own children included
+    (Celery's embedded beat outlived its worker)."""
     for child in children:
-        if child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGTERM) if os.name != "nt" else child.terminate()
-            except ProcessLookupError:
-                pass
+        if os.name == "nt":
+            child.terminate()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
     for child in children:
         try:
@@ -131,6 +133,23 @@ def stop(children: list[subprocess.Popen]) -> None:
             say(f"pid {child.pid} did not stop in time; killing it")
             child.kill()
             child.wait()
+    if os.name == "nt":
+        return
+    for child in children:  # each child leads its own group (start_new_session)
+        while time.monotonic() < deadline and group_alive(child.pid):
+            time.sleep(0.1)
+        if group_alive(child.pid):
+            say(f"processes of pid {child.pid} did not stop in time; killing them")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def banner(port: int, seed_output: str, letzshop_endpoint: str) -> str:
