@@ -73,6 +73,7 @@ import csv
 import itertools
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -390,20 +391,46 @@ def read_feed(
     else:
         rows = _letzshop_rows(records, info.columns, currency)
         sku_column = "id"
-    # Every SKU of the file is remembered (a few MB for 100,000 lines) so a repeated one
-    # is reported wherever it appears.
-    seen: set[str] = set()
-    for row in rows:
-        if isinstance(row, (FeedRow, StockRow)):
-            if row.sku in seen:
-                column = sku_column
-                yield RejectedRow(
-                    row.line,
-                    [RowError(row.line, column, row.sku, "duplicate SKU: already in this file")],
-                )
-                continue
-            seen.add(row.sku)
-        yield row
+    # Every SKU of the file is remembered, on disk, so a repeated one is reported
+    # wherever it appears.
+    with _SeenKeys() as seen:
+        for row in rows:
+            if isinstance(row, (FeedRow, StockRow)):
+                first = seen.first_line(row.sku, row.line)
+                if first is not None:
+                    reason = f"duplicate SKU: already in this file (line {first})"
+                    yield RejectedRow(row.line, [RowError(row.line, sku_column, row.sku, reason)])
+                    continue
+            yield row
+
+
+class _SeenKeys:
+    """The keys met in a file (SKUs, Shopify handles) with the line of the first of each,
+    in a private temporary SQLite database on disk whose page cache is bounded: a set of
+    them would grow with the file (about 100 bytes a line), this stays flat. About 3 µs a
+    key. Use it as a context manager (the database is deleted when it closes)."""
+
+    def __init__(self) -> None:
+        # "" is SQLite's private temporary database on disk, deleted on close.
+        self._db = sqlite3.connect("", isolation_level=None)
+        self._db.execute("PRAGMA cache_size = -2048")  # KiB
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+        self._db.execute("BEGIN")  # one transaction: nothing is ever committed
+        self._cursor = self._db.cursor()
+
+    def __enter__(self) -> _SeenKeys:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._db.close()
+
+    def first_line(self, key: str, line: int) -> int | None:
+        """None when `key` is new (remembered at `line`), else the line it was first met."""
+        if self._cursor.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (key, line)).rowcount:
+            return None
+        return self._cursor.execute("SELECT line FROM seen WHERE key = ?", (key,)).fetchone()[0]
 
 
 class _Lines:
@@ -1040,8 +1067,12 @@ def _shopify_rows(records, columns: list[str], currency: str) -> Iterator[FeedRo
     """Group consecutive rows by handle, then emit one FeedRow per variant row. A row of
     a handle whose rows ended before (other handles came between) is rejected: it would
     be read as a new product without the handle's first row."""
+    with _SeenKeys() as handles:  # every handle of the file (like SKUs in read_feed)
+        yield from _shopify_groups(records, columns, currency, handles)
+
+
+def _shopify_groups(records, columns, currency, handles: _SeenKeys):
     group: list[tuple[int, dict[str, str]]] = []
-    first_lines: dict[str, int] = {}  # every handle of the file (like SKUs in read_feed)
     for line, cells in records:
         if isinstance(cells, RowError):
             yield RejectedRow(line, [cells])
@@ -1054,14 +1085,14 @@ def _shopify_rows(records, columns: list[str], currency: str) -> Iterator[FeedRo
         if group and group[0][1]["Handle"].strip() != handle:
             yield from _shopify_group(group, currency)
             group = []
-        if not group and handle in first_lines:
+        first = handles.first_line(handle, line) if not group else None
+        if first is not None:
             reason = (
                 f"the rows of handle {handle} must be consecutive: line {line} continues "
-                f"handle {handle} after other handles (first seen at line {first_lines[handle]})"
+                f"handle {handle} after other handles (first seen at line {first})"
             )
             yield RejectedRow(line, [RowError(line, "Handle", handle, reason)])
             continue
-        first_lines.setdefault(handle, line)
         group.append((line, record))
     if group:
         yield from _shopify_group(group, currency)

@@ -37,7 +37,7 @@ def test_import_products_prints_counts_and_rejected_lines(store, tmp_path):
     output = out.getvalue()
     assert "6 rows read: 2 created, 0 updated, 0 unchanged, 4 rejected" in output
     assert "line 4 [price] 'twelve EUR': not a price" in output
-    assert "line 6 [id] 'CAFE-1': duplicate SKU: already in this file" in output
+    assert "line 6 [id] 'CAFE-1': duplicate SKU: already in this file (line 2)" in output
     assert ProductTranslation.objects.filter(product__store=store, language="fr").count() == 2
 
 

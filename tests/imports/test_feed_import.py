@@ -150,7 +150,7 @@ def test_quirky_letzshop_feed_keeps_good_rows_and_reports_bad_lines(store):
     assert report.errors == [
         RowError(4, "price", "twelve EUR", "not a price"),
         RowError(5, "gtin", "4006381333932", "GTIN check digit is wrong"),
-        RowError(6, "id", "CAFE-1", "duplicate SKU: already in this file"),
+        RowError(6, "id", "CAFE-1", "duplicate SKU: already in this file (line 2)"),
         RowError(7, "price", "9.99 USD", "currency USD is not the store's currency EUR"),
     ]
     cafe = _product(store, "CAFE-1")

@@ -90,7 +90,7 @@ def test_duplicate_sku_is_reported_and_imported_once(store):
     report = import_product_feed(store, b"id,title,price\nA,First,1\nB,Other,1\nA,Second,2\n")
     assert (report.created, report.rejected) == (2, 1)
     assert [(e.line, e.reason) for e in report.errors] == [
-        (4, "duplicate SKU: already in this file")
+        (4, "duplicate SKU: already in this file (line 2)")
     ]
     assert Product.objects.get(sku="A").translation("en").title == "First"
 

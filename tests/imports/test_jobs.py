@@ -71,7 +71,7 @@ def test_job_is_queued_after_commit_and_the_task_runs_it(
     assert [RowError(e.line, e.column, e.value, e.reason) for e in job.row_errors.all()] == [
         RowError(4, "price", "twelve EUR", "not a price"),
         RowError(5, "gtin", "4006381333932", "GTIN check digit is wrong"),
-        RowError(6, "id", "CAFE-1", "duplicate SKU: already in this file"),
+        RowError(6, "id", "CAFE-1", "duplicate SKU: already in this file (line 2)"),
         RowError(7, "price", "9.99 USD", "currency USD is not the store's currency EUR"),
     ]
     assert Product.objects.get(sku="CAFE-1").stock_movements.get().actor == platform_admin
@@ -262,7 +262,7 @@ def test_stock_and_price_file_updates_known_skus_and_rejects_the_rest(store, mak
     assert [(e.line, e.column, e.value, e.reason) for e in job.row_errors.all()] == [
         (4, "sku", "ZZ-9", "unknown SKU: this store has no such product"),
         (5, "quantity", "2", "C-1: cannot set stock to 2, 4 units are reserved by open orders."),
-        (6, "sku", "A-1", "duplicate SKU: already in this file"),
+        (6, "sku", "A-1", "duplicate SKU: already in this file (line 2)"),
     ]
     prices = dict(Product.objects.values_list("sku", "price"))
     assert {k: str(v) for k, v in prices.items()} == {"A-1": "1.50", "B-1": "2.00", "C-1": "3.00"}
