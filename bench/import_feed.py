@@ -7,7 +7,8 @@ DATABASE_URL (migrated first): a first import into a new store through an Import
 (`run_import_job`, the worker's code path, batches of `services.BATCH_SIZE`), a re-import
 of the same file (every row unchanged), a `COPY` of the same file into a bare table of text
 columns, and the writes of a first import done by SQL alone from that table (`SQL_ONLY`,
-rolled back): the floor the catalogue's tables and indexes set for any importer. Prints rows per second and the worker's peak memory (ru_maxrss) after each
+rolled back): the floor the catalogue's tables and indexes set for any importer; then the
+same on tables stripped of everything but their primary keys (also rolled back). Prints rows per second and the worker's peak memory (ru_maxrss) after each
 step; run it with two --rows values to see memory stay flat in the file size.
 """
 
@@ -138,17 +139,47 @@ FROM products p JOIN bench_feed_copy c ON c.id = p.sku WHERE c.quantity::integer
 """
 
 
-def sql_only(store: Store) -> float:
-    """Seconds for SQL_ONLY into `store` (rolled back), after `copy_rows`."""
+CATALOGUE_TABLES = [
+    "marketplace_product", "marketplace_producttranslation", "marketplace_stock",
+    "marketplace_stockmovement",
+]  # fmt: skip
+
+
+def sql_only(store: Store, *, bare: bool = False) -> float:
+    """Seconds for SQL_ONLY into `store` (rolled back), after `copy_rows`. `bare` first
+    drops, inside the same rolled-back transaction, every index but the primary keys,
+    every unique, check and foreign key constraint of the four tables and the search
+    vector: the floor of a catalogue with none of them. (The DDL locks those tables until
+    the rollback: run the bench on a database of its own.)"""
     with connection.cursor() as cursor:
         cursor.execute("BEGIN")
+        if bare:
+            _strip_catalogue(cursor)
         started = time.perf_counter()
         cursor.execute(SQL_ONLY, {"store": store.pk})
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         elapsed = time.perf_counter() - started
         cursor.execute("ROLLBACK")
-        cursor.execute("DROP TABLE bench_feed_copy")
     return elapsed
+
+
+def _strip_catalogue(cursor) -> None:
+    for table in CATALOGUE_TABLES:
+        cursor.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+            "AND contype IN ('f', 'u', 'c')",
+            [table],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint WHERE contype = 'p')",
+            [table],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+    cursor.execute("ALTER TABLE marketplace_product DROP COLUMN search_vector")
 
 
 def main() -> None:
@@ -195,6 +226,14 @@ def main() -> None:
             f"SQL alone    : {copied:>7} rows in {sql_s:10.1f} s = {copied / sql_s:8.0f} rows/s"
             f"  (the same writes from the COPY table, no Python: {copy_s / sql_s:.2f} of COPY)"
         )
+        bare_s = sql_only(other, bare=True)
+        print(
+            f"SQL, bare    : {copied:>7} rows in {bare_s:10.1f} s = {copied / bare_s:8.0f} rows/s"
+            f"  (the same, without secondary indexes, constraints or search vector: "
+            f"{copy_s / bare_s:.2f} of COPY)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE bench_feed_copy")
         print(
             f"first import / COPY = {copy_s / first_s:.2f}; re-import / first = "
             f"{first_s / again_s:.2f}x faster; peak RSS growth during imports "
