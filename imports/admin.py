@@ -73,17 +73,20 @@ class ImportJobAdmin(admin.ModelAdmin):
                 queued += 1
             else:
                 running += 1
-        self.message_user(
-            request,
-            ngettext("%d job queued again.", "%d jobs queued again.", queued) % queued,
-            messages.SUCCESS,
-        )
+        if queued:
+            self.message_user(
+                request,
+                ngettext("%d job queued again.", "%d jobs queued again.", queued) % queued,
+                messages.SUCCESS,
+            )
         if running:
             self.message_user(
                 request,
                 ngettext(
-                    "%d job is running now: not queued again.",
-                    "%d jobs are running now: not queued again.",
+                    "%d job not queued again: an import of its store is running now; "
+                    "run it again once that one has finished.",
+                    "%d jobs not queued again: an import of their store is running now; "
+                    "run them again once it has finished.",
                     running,
                 )
                 % running,

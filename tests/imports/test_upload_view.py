@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from imports import tasks
 from imports.models import ImportJob
+from imports.services import _LOCK_NAMESPACE
 from marketplace.models import Product
 from tests.conftest import FEEDS_DIR
 from tests.imports.conftest import QUIRKY_FEED
@@ -202,3 +203,28 @@ def test_feed_url_of_a_local_address_is_refused_by_the_form(
         ]
     }
     assert ImportJob.objects.count() == 0
+
+
+def test_run_again_action_says_which_jobs_it_left_alone(
+    client, platform_admin, store, other_connection, django_capture_on_commit_callbacks
+):
+    running = ImportJob.objects.create(store=store, status=ImportJob.Status.RUNNING)
+    other_connection.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, store.pk])
+    client.force_login(platform_admin)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(
+            "/admin/imports/importjob/",
+            {"action": "run_again", "_selected_action": [running.pk]},
+            follow=True,
+        )
+
+    assert [(m.level_tag, m.message) for m in response.context["messages"]] == [
+        (
+            "warning",
+            "1 job not queued again: an import of its store is running now; run it again "
+            "once that one has finished.",
+        )
+    ]
+    running.refresh_from_db()
+    assert (running.status, callbacks) == (ImportJob.Status.RUNNING, [])
