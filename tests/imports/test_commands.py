@@ -123,6 +123,23 @@ def test_seed_demo_creates_stores_products_and_logins(demo_var_dir, client):
     assert client.login(username="shopper", password=passwords["shopper"])
 
 
+def test_seed_demo_sells_at_luxembourg_vat_rates(demo_var_dir):
+    _seed()
+
+    def rates(code: str) -> dict[str, int]:
+        by_rate = (
+            Product.objects.filter(store__code=code).values_list("vat_rate").annotate(n=Count("pk"))
+        )
+        return {f"{rate}": n for rate, n in by_rate}
+
+    # Food 3 %, still wine 14 %, Crémant (sparkling) 17 %; of the three Letzshop products
+    # the tea and the cookbook at 3 %, the mug at 17 %.
+    assert rates("epicerie-moselle") == {"3.00": 98, "14.00": 8, "17.00": 9}
+    assert rates("maison-jardin") == {"17.00": 112}
+    assert rates("livres-jouets") == {"3.00": 48, "17.00": 64}  # books / toys and games
+    assert Store.objects.get(code="epicerie-moselle").default_vat_rate == Decimal("3.00")
+
+
 def test_seed_demo_twice_changes_nothing_and_keeps_what_was_done_since(demo_var_dir):
     first = _seed()
     stock = Stock.objects.get(product__sku="EPI-0004")

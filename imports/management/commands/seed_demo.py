@@ -46,6 +46,7 @@ FEED_COLUMNS = [
     "product_type",
     "item_group_id",
     "quantity",
+    "vat_rate",
     "origin",
 ]
 
@@ -70,6 +71,9 @@ class DemoStore:
     qualifiers: tuple[tuple[str, str, str, str], ...]
     sizes: tuple[str, ...]
     origins: tuple[str, ...]
+    # Luxembourg VAT: the store's default rate, and the items (English name) at another.
+    vat_rate: str = "17.00"
+    item_vat_rates: tuple[tuple[str, str], ...] = ()
 
 
 STORES = [
@@ -110,6 +114,8 @@ STORES = [
         ),
         sizes=("250 g", "500 g"),
         origins=("LU", "FR", "DE", "BE"),
+        vat_rate="3.00",  # foodstuffs
+        item_vat_rates=(("Crémant", "17.00"), ("Riesling", "14.00")),  # sparkling; still wine
     ),
     DemoStore(
         code="maison-jardin",
@@ -186,6 +192,17 @@ STORES = [
         ),
         sizes=("edition 1", "edition 2"),
         origins=("LU", "DE", "FR", "BE"),
+        item_vat_rates=tuple(  # books at 3 %, toys and games at the standard rate
+            (book, "3.00")
+            for book in (
+                "Picture Book",
+                "Cookbook",
+                "Colouring Book",
+                "Atlas",
+                "Novel",
+                "Travel Guide",
+            )
+        ),  # fmt: skip
     ),
 ]
 
@@ -265,6 +282,7 @@ def demo_rows(demo: DemoStore, store_index: int) -> list[dict[str, dict[str, str
                         "product_type": item[0],
                         "item_group_id": f"{demo.order_prefix}-G{item_index:02d}",
                         "quantity": str(quantity),
+                        "vat_rate": dict(demo.item_vat_rates).get(item[0], demo.vat_rate),
                         "origin": demo.origins[number % len(demo.origins)],
                     }
                 )
@@ -275,9 +293,11 @@ def demo_rows(demo: DemoStore, store_index: int) -> list[dict[str, dict[str, str
 # catalogue in letzshop_dev/shipments.json), sold by the first demo store so a sync
 # matches them; the shipments' desk lamp stays unknown and shows an order exception.
 LETZSHOP_DEMO_PRODUCTS = [
-    ("MUG-RED", "5400000000010", "12.50", "Maison Lux", ("Red mug", "Tasse rouge", "Rote Tasse")),
-    ("TEA-GREEN", "5400000000027", "7.90", "Moselle Tea", ("Green tea", "Thé vert", "Grüner Tee")),
-    ("BOOK-FOLIO-1", "9782070360024", "24.00", "Folio",
+    ("MUG-RED", "5400000000010", "12.50", "17.00", "Maison Lux",
+     ("Red mug", "Tasse rouge", "Rote Tasse")),
+    ("TEA-GREEN", "5400000000027", "7.90", "3.00", "Moselle Tea",
+     ("Green tea", "Thé vert", "Grüner Tee")),
+    ("BOOK-FOLIO-1", "9782070360024", "24.00", "3.00", "Folio",
      ("Luxembourg cookbook", "Livre de cuisine luxembourgeoise", "Luxemburger Kochbuch")),
 ]  # fmt: skip
 LETZSHOP_DEMO_KEY = "letzshop-dev-key"  # what `python -m letzshop_dev` accepts
@@ -286,7 +306,7 @@ LETZSHOP_DEMO_VENDOR = "VEN-1"
 
 def letzshop_rows(demo: DemoStore) -> list[dict]:
     rows = []
-    for sku, gtin, price, brand, titles in LETZSHOP_DEMO_PRODUCTS:
+    for sku, gtin, price, vat_rate, brand, titles in LETZSHOP_DEMO_PRODUCTS:
         by_language = dict(zip(LANGUAGE_CODES, titles, strict=True))
         rows.append(
             {
@@ -311,6 +331,7 @@ def letzshop_rows(demo: DemoStore) -> list[dict]:
                 "product_type": "Letzshop",
                 "item_group_id": "",
                 "quantity": "25",
+                "vat_rate": vat_rate,
                 "origin": demo.origins[0],
             }
         )
@@ -359,6 +380,7 @@ class Command(BaseCommand):
                     "order_prefix": demo.order_prefix,
                     "languages": list(LANGUAGE_CODES),
                     "default_language": "fr" if index == 0 else "en",
+                    "default_vat_rate": Decimal(demo.vat_rate),
                 },
             )
             stores.append(store)
