@@ -107,7 +107,14 @@ def test_seed_demo_creates_stores_products_and_logins(demo_var_dir, client):
     ]
     honey = Product.objects.get(store__code="epicerie-moselle", sku="EPI-0001")
     assert honey.translation("fr").title == "Miel bio 250 g"
-    assert honey.translation("de").title == "Bio Honig 250 g"
+    assert honey.translation("de").title == "Bio-Honig 250 g"
+    titles = set(ProductTranslation.objects.filter(language="de").values_list("title", flat=True))
+    assert {"Traditioneller Honig 250 g", "Handwerkliche Marmelade 500 g"} <= titles
+    assert {
+        "Klassisches Puzzle Band 1",
+        "Klassische Bausteine Band 2",
+        "Keramik-Vase klein",
+    } <= titles
     assert (honey.gtin_type, len(honey.gtin)) == ("ean13", 13)
 
     passwords = json.loads(demo_var_dir.joinpath("demo", "passwords.json").read_text())

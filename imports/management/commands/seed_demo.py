@@ -67,7 +67,8 @@ class DemoStore:
     brands: tuple[str, ...]
     # (en, fr, de) nouns with a base price
     items: tuple[tuple[str, str, str, str], ...]
-    # (en, fr, de) qualifiers and a price factor
+    # (en, fr, de) qualifiers and a price factor. German: "Bio-" is a prefix (Bio-Honig),
+    # a lower-case word an adjective declined by the noun's gender (GERMAN_GENDERS).
     qualifiers: tuple[tuple[str, str, str, str], ...]
     sizes: tuple[str, ...]
     origins: tuple[str, ...]
@@ -107,10 +108,10 @@ STORES = [
             ("Tea", "Thé", "Tee", "5.90"),
         ),
         qualifiers=(
-            ("Organic", "bio", "Bio", "1.25"),
-            ("Traditional", "traditionnel", "Traditionell", "1.00"),
+            ("Organic", "bio", "Bio-", "1.25"),
+            ("Traditional", "traditionnel", "traditionell", "1.00"),
             ("Luxembourg", "luxembourgeois", "Luxemburger", "1.10"),
-            ("Artisan", "artisanal", "Handwerklich", "1.40"),
+            ("Artisan", "artisanal", "handwerklich", "1.40"),
         ),
         sizes=("250 g", "500 g"),
         origins=("LU", "FR", "DE", "BE"),
@@ -147,10 +148,10 @@ STORES = [
             ("Lantern", "Lanterne", "Laterne", "27.50"),
         ),
         qualifiers=(
-            ("Ceramic", "en céramique", "Keramik", "1.20"),
-            ("Wooden", "en bois", "Holz", "1.10"),
-            ("Recycled", "recyclé", "Recycling", "0.95"),
-            ("Premium", "premium", "Premium", "1.50"),
+            ("Ceramic", "en céramique", "Keramik-", "1.20"),
+            ("Wooden", "en bois", "Holz-", "1.10"),
+            ("Recycled", "recyclé", "Recycling-", "0.95"),
+            ("Premium", "premium", "Premium-", "1.50"),
         ),
         sizes=("small", "large"),
         origins=("LU", "DE", "NL", "PT"),
@@ -185,10 +186,10 @@ STORES = [
             ("Travel Guide", "Guide de voyage", "Reiseführer", "21.00"),
         ),
         qualifiers=(
-            ("Classic", "classique", "Klassisch", "1.00"),
-            ("Deluxe", "de luxe", "Deluxe", "1.60"),
-            ("Family", "familial", "Familien", "1.20"),
-            ("Mini", "mini", "Mini", "0.70"),
+            ("Classic", "classique", "klassisch", "1.00"),
+            ("Deluxe", "de luxe", "Deluxe-", "1.60"),
+            ("Family", "familial", "Familien-", "1.20"),
+            ("Mini", "mini", "Mini-", "0.70"),
         ),
         sizes=("edition 1", "edition 2"),
         origins=("LU", "DE", "FR", "BE"),
@@ -217,20 +218,36 @@ DESCRIPTIONS = {
     "fr": "{title} de {brand}. Soigneusement sélectionné par {store} à {city}, Luxembourg.",
     "de": "{title} von {brand}. Sorgfältig ausgewählt von {store} in {city}, Luxemburg.",
 }
-TITLE_PATTERNS = {
-    "en": "{qualifier} {item} {size}",
-    "fr": "{item} {qualifier} {size}",
-    "de": "{qualifier} {item} {size}",
-}
+
+
+# The gender of the German nouns that take a declined adjective (strong declension,
+# no article): traditioneller Honig, traditionelle Marmelade, traditionelles Brot.
+GERMAN_GENDERS = {
+    "m": ("Honig", "Senf", "Crémant", "Riesling", "Räucherschinken", "Ziegenkäse", "Kaffee",
+          "Apfelsaft", "Tee", "Teddybär", "Atlas", "Roman", "Drachen", "Reiseführer"),
+    "f": ("Marmelade", "Pastete", "Schokolade", "Holzeisenbahn", "Kugelbahn"),
+    "n": ("Brot", "Olivenöl", "Puzzle", "Brettspiel", "Bilderbuch", "Kochbuch", "Malbuch",
+          "Kartenspiel"),
+    "pl": ("Bausteine",),
+}  # fmt: skip
+_GERMAN_ENDINGS = {"m": "er", "f": "e", "n": "es", "pl": "e"}
+
+
+def _german(qualifier: str, item: str) -> str:
+    if qualifier.endswith("-"):
+        return f"{qualifier}{item}"
+    if qualifier[:1].islower():
+        gender = next(g for g, nouns in GERMAN_GENDERS.items() if item in nouns)
+        return f"{qualifier.capitalize()}{_GERMAN_ENDINGS[gender]} {item}"
+    return f"{qualifier} {item}"
 
 
 def _titles(demo: DemoStore, item, qualifier, size: str) -> dict[str, str]:
-    sizes = SIZE_WORDS.get(size, (size, size, size))
+    en, fr, de = SIZE_WORDS.get(size, (size, size, size))
     return {
-        language: TITLE_PATTERNS[language].format(
-            qualifier=qualifier[index], item=item[index], size=sizes[index]
-        )
-        for index, language in enumerate(LANGUAGE_CODES)
+        "en": f"{qualifier[0]} {item[0]} {en}",
+        "fr": f"{item[1]} {qualifier[1]} {fr}",
+        "de": f"{_german(qualifier[2], item[2])} {de}",
     }
 
 
