@@ -13,6 +13,7 @@ from django.db.models import (
     Case,
     Count,
     DecimalField,
+    Exists,
     F,
     IntegerField,
     OuterRef,
@@ -35,6 +36,7 @@ from marketplace.models import (
     OrderLine,
     Product,
     ProductTranslation,
+    Shipment,
     Store,
 )
 
@@ -246,7 +248,8 @@ def checkout_orders(checkout) -> list[Order]:
 LOW_STOCK_THRESHOLD = 3
 PENDING_EXCEPTION_AFTER = timedelta(hours=24)
 CHART_DAYS = 30
-# Orders that brought no money: left out of revenue.
+# Orders that brought no money: left out of revenue (a cancelled order only when it
+# shipped nothing: what it shipped before was sold).
 NO_REVENUE_STATUSES = (Order.Status.CANCELLED, Order.Status.REFUNDED)
 
 
@@ -275,7 +278,7 @@ def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> Sto
 
     Today, the week (from Monday) and the 30 days (today included) are local dates.
     Revenue is the sum of order totals less what their cancelled units were charged,
-    cancelled and refunded orders left out. Low stock:
+    refunded orders and cancelled ones that shipped nothing left out. Low stock:
     active products with at most LOW_STOCK_THRESHOLD units available. Pending exceptions:
     orders still pending PENDING_EXCEPTION_AFTER after they were placed.
     """
@@ -300,9 +303,10 @@ def store_dashboard(store_ids: list[int], *, now: datetime | None = None) -> Sto
         .values("value")
     )
     orders = Order.objects.filter(store_id__in=store_ids).annotate(
-        net=F("total") - Coalesce(Subquery(cancelled), zero)
+        net=F("total") - Coalesce(Subquery(cancelled), zero),
+        shipped=Exists(Shipment.objects.filter(order=OuterRef("pk"))),
     )
-    earning = ~Q(status__in=NO_REVENUE_STATUSES)
+    earning = ~Q(status__in=NO_REVENUE_STATUSES) | Q(status=Order.Status.CANCELLED, shipped=True)
     totals = orders.filter(placed_at__gte=min(start_of(first_day), week_start)).aggregate(
         orders_today=Count("pk", filter=Q(placed_at__gte=today_start)),
         orders_week=Count("pk", filter=Q(placed_at__gte=week_start)),

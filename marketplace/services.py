@@ -706,12 +706,16 @@ def _notify(queue: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
 def _release_reservations(order: Order, *, actor=None) -> None:
     """Give back what the order holds for units still to ship (not shipped, not
-    already cancelled)."""
+    already cancelled), and record those units as cancelled on their lines: they will
+    never ship (an order cancelled after a partial shipment keeps what it shipped)."""
     left: dict[int, int] = {}
-    for line in order.lines.filter(product__isnull=False):
-        if line.quantity_left > 0:
+    lines = [line for line in order.lines.all() if line.quantity_left > 0]
+    for line in lines:
+        if line.product_id is not None:
             left[line.product_id] = left.get(line.product_id, 0) + line.quantity_left
+        line.quantity_cancelled += line.quantity_left
     release_for_order(order, left, actor=actor)
+    OrderLine.objects.bulk_update(lines, ["quantity_cancelled"])
 
 
 def _transition_locked(

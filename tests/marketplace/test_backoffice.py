@@ -453,18 +453,22 @@ def test_dashboard_figures_are_per_store(client, owner, store, other_store, make
     place(make_product(other_store, "OTHER", price="50.00", on_hand=5), 1, email="b@example.lu")
     partly = place(low, 2)  # 10.00, then one unit is not available
     cancel_order_line_units(partly, {partly.lines.get().pk: 1})
+    half = place(mug, 2)  # 20.00: one mug ships, then the order is cancelled
+    ship_order_lines(half, {half.lines.get().pk: 1}, carrier="post_lu", tracking_number="LU9")
+    cancel_order(half)
     client.force_login(owner)
 
     response = client.get("/store/")
 
+    assert half.lines.get().quantity_cancelled == 1
     dashboard = response.context["dashboard"]
-    assert dashboard.orders_today == 3
-    assert dashboard.revenue_today == Decimal("25.00")
-    assert dashboard.revenue_30_days == Decimal("35.00")
-    assert sum(day.revenue for day in dashboard.days) == Decimal("35.00")
+    assert dashboard.orders_today == 4
+    assert dashboard.revenue_today == Decimal("35.00")
+    assert dashboard.revenue_30_days == Decimal("45.00")
+    assert sum(day.revenue for day in dashboard.days) == Decimal("45.00")
     assert [p.sku for p in dashboard.low_stock] == ["LOW"]
     assert [o.number for o in dashboard.pending_exceptions] == [old.number]
-    assert sum(day.orders for day in dashboard.days) == 4
+    assert sum(day.orders for day in dashboard.days) == 5
     page = response.content.decode()
     assert "<svg" in page and page.count("<rect") == 30
     assert "THEIRS" not in page and "OTHER" not in page
