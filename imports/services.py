@@ -38,9 +38,8 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import IO, Any, BinaryIO, NamedTuple, cast
+from typing import IO, BinaryIO, NamedTuple, cast
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
@@ -75,7 +74,8 @@ from marketplace.models import (
     StockMovement,
     Store,
 )
-from marketplace.services import PRODUCT_FIELDS, build_search_document
+from marketplace.services import PRODUCT_FIELDS, build_search_document, differs
+from wizamart.locks import try_advisory_lock
 
 logger = logging.getLogger(__name__)
 
@@ -176,14 +176,6 @@ class _CountingReader:
 
 
 # --- the batched writer ---------------------------------------------------------------
-
-
-def _differs(current: Any, new: Any) -> bool:
-    if isinstance(current, Decimal) or isinstance(new, Decimal):
-        if current is None or new is None:
-            return current is not new
-        return Decimal(current) != Decimal(new)
-    return current != new
 
 
 def _stock_refusal(sku: str, on_hand: int, reserved: int) -> str:
@@ -636,7 +628,7 @@ def _write_stock_batch(store, rows, actor, note, sku_column, quantity_column) ->
             if delta:
                 movements.append(_movement(product.pk, stock, delta, actor, note))
             changed = True
-        if r.price is not None and _differs(product.price, r.price):
+        if r.price is not None and differs(product.price, r.price):
             product.price, product.updated_at = r.price, now
             changed_products.append(product)
             changed = True
@@ -767,7 +759,7 @@ def import_product_feed(
         raise ValueError(f"unknown language {language!r}; expected one of {LANGUAGE_CODES}")
     info = FeedInfo()
     report = ImportReport(language=language)
-    with _store_import_lock(store.pk) as acquired, _open(source) as stream:
+    with try_advisory_lock(_LOCK_NAMESPACE, store.pk) as acquired, _open(source) as stream:
         if not acquired:
             raise ImportBusy(_busy(store))
         _import_stream(
@@ -868,7 +860,7 @@ def run_job_again(job: ImportJob) -> bool:
     with transaction.atomic():
         current = ImportJob.objects.select_for_update().get(pk=job.pk)
         if current.status == ImportJob.Status.RUNNING:
-            with _store_import_lock(current.store_id) as free:
+            with try_advisory_lock(_LOCK_NAMESPACE, current.store_id) as free:
                 if not free:
                     return False
         ImportJob.objects.filter(pk=job.pk).update(
@@ -877,19 +869,6 @@ def run_job_again(job: ImportJob) -> bool:
         job.refresh_from_db()
         _queue(job)
     return True
-
-
-@contextlib.contextmanager
-def _store_import_lock(store_id: int):
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, store_id])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, store_id])
 
 
 # --- downloading a feed ---------------------------------------------------------------
@@ -1194,7 +1173,7 @@ def run_import_job(
     job = ImportJob.objects.select_related("store").get(pk=job_id)
     if job.is_finished:
         return job
-    with _store_import_lock(job.store_id) as acquired:
+    with try_advisory_lock(_LOCK_NAMESPACE, job.store_id) as acquired:
         if not acquired:
             raise ImportBusy(_busy(job.store))
         claimed = (

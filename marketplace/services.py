@@ -139,7 +139,7 @@ def upsert_product(
         product = Product(store=store, sku=sku, **fields)
     else:
         for name, value in fields.items():
-            if _differs(getattr(product, name), value):
+            if differs(getattr(product, name), value):
                 setattr(product, name, value)
                 changed_fields.append(name)
 
@@ -191,7 +191,8 @@ def upsert_product(
     return UpsertResult(product=product, outcome=outcome)
 
 
-def _differs(current: Any, new: Any) -> bool:
+def differs(current: Any, new: Any) -> bool:
+    """Whether a stored value and a new one differ (Decimals by value: 12.5 == 12.50)."""
     if isinstance(current, Decimal) or isinstance(new, Decimal):
         if current is None or new is None:
             return current is not new

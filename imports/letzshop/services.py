@@ -7,9 +7,8 @@ locally and queued as FulfilmentTasks sent after commit.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -17,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -57,6 +56,7 @@ from marketplace.services import (
     ship_order_lines,
     transition_order,
 )
+from wizamart.locks import try_advisory_lock
 
 logger = logging.getLogger(__name__)
 
@@ -235,23 +235,6 @@ class SyncResult:
         return f"{head}: " + "; ".join(str(r) for r in self.rejected) + "."
 
 
-@contextlib.contextmanager
-def _account_lock(account: LetzshopAccount) -> Iterator[bool]:
-    """A session-level PostgreSQL advisory lock per account, held across the sync's many
-    short transactions; yields False when another session holds it."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, account.pk])
-        acquired = cursor.fetchone()[0]
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, account.pk]
-                )
-
-
 def sync_account(
     account: LetzshopAccount,
     *,
@@ -275,7 +258,7 @@ def sync_account(
     """
     result = SyncResult()
     LetzshopAccount.objects.filter(pk=account.pk).update(last_attempt_at=timezone.now())
-    with _account_lock(account) as acquired:
+    with try_advisory_lock(ADVISORY_LOCK_NAMESPACE, account.pk) as acquired:
         if not acquired:
             result.skipped = True
             return result
