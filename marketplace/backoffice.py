@@ -64,7 +64,6 @@ from marketplace.models import (
     OrderEvent,
     OrderLine,
     Product,
-    ProductTranslation,
     Shipment,
     StockMovement,
     Store,
@@ -363,13 +362,8 @@ class StockAdjustForm(forms.Form):
         return data
 
 
-class ProductTranslationInline(admin.StackedInline):
-    model = ProductTranslation
-    fields = ["language", "title", "description"]
-    can_delete = False
-
-    def get_extra(self, request, obj=None, **kwargs):
-        return 0 if obj else 1
+class ProductTranslationInline(platform_admin.ProductTranslationInline):
+    """The platform's inline, editable by the store's managers only."""
 
     def _can_edit(self, request, obj):
         ids = stores_with(request, MANAGERS)
