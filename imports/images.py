@@ -10,7 +10,7 @@ product whose `image.name` has that stem holds a copy of its current URL and is 
 (storage may add `_<random>` before the extension when the name is taken; the stem still
 matches). The extension comes from the file's first bytes, never from its Content-Type.
 
-Fetching follows the feed downloader's rules (`imports.services._opener`): http(s) only,
+Fetching follows the feed downloader's rules (`imports.downloads`): http(s) only,
 every hop resolved and refused unless public (WIZAMART_FEED_ALLOW_PRIVATE_HOSTS lifts
 that for development), connections pinned to the checked addresses; plus
 WIZAMART_IMAGE_TIMEOUT_SECONDS for the whole download and WIZAMART_IMAGE_MAX_BYTES.
@@ -34,9 +34,15 @@ from django.core.files import File
 from django.core.files.storage import Storage
 from django.db import transaction
 
+from imports.downloads import (
+    TooLarge,
+    download_deadline,
+    is_timeout,
+    public_opener,
+    read_limited,
+)
 from imports.feeds import FeedError
 from imports.models import ImportJob
-from imports.services import TooLarge, _opener, _timed_out, download_deadline, read_limited
 from marketplace.models import Product, Store, image_copy_key
 
 logger = logging.getLogger(__name__)
@@ -94,13 +100,6 @@ def image_extension(head: bytes) -> str | None:
     return None
 
 
-def open_public_url(request: urllib.request.Request, timeout: float):
-    """Open `request` with the feed downloader's opener (http(s) only, no proxy, public
-    addresses only, at most MAX_REDIRECTS redirects). Raises FeedError on a refused
-    address or redirect, urllib errors otherwise."""
-    return _opener().open(request, timeout=timeout)
-
-
 def fetch_image(url: str, target: IO[bytes]) -> str:
     """Stream the image at `url` into `target` and return its extension. Raises
     ImageFetchError (HTTP error, timeout, larger than WIZAMART_IMAGE_MAX_BYTES, not a
@@ -119,7 +118,7 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
     try:
         with (
             download_deadline(timeout) as deadline,
-            open_public_url(request, timeout) as response,
+            public_opener().open(request, timeout=timeout) as response,
         ):
             for chunk in read_limited(response, limit, deadline.at):
                 if extension is None:
@@ -134,7 +133,7 @@ def fetch_image(url: str, target: IO[bytes]) -> str:
     except FeedError as exc:
         raise ImageFetchError(f"refused: {exc}") from None
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        if _timed_out(exc, deadline):
+        if is_timeout(exc, deadline):
             raise timed_out from None
         # Refused, reset, not HTTP, a TLS failure: one reason, details in the log only.
         logger.debug("image download from %s failed", url, exc_info=True)

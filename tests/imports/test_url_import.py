@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from imports import services
+from imports import downloads
 from imports.models import ImportJob
 from imports.services import create_import_job, run_import_job
 from marketplace.models import Product
@@ -297,8 +297,8 @@ def test_redirect_from_a_public_host_to_a_local_one_is_refused(store, serve, mon
     # 127.0.0.2 stands for a public host: the first hop is allowed, the redirect is not.
     public = serve("127.0.0.2")
     internal = serve("127.0.0.1")
-    is_public = services._is_public_address
-    monkeypatch.setattr(services, "_is_public_address", lambda a: a == "127.0.0.2" or is_public(a))
+    is_public = downloads._is_public_address
+    monkeypatch.setattr(downloads, "_is_public_address", lambda a: a == "127.0.0.2" or is_public(a))
     public.elsewhere = f"{internal.url}/feed.tsv"
 
     job = _run(store, f"{public.url}/elsewhere")
@@ -349,4 +349,4 @@ def test_a_host_with_one_private_address_among_public_ones_is_refused(store, ser
     ],
 )
 def test_public_address_rule(address, public):
-    assert services._is_public_address(address) is public
+    assert downloads._is_public_address(address) is public
